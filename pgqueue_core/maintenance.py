@@ -1,0 +1,89 @@
+"""Background maintenance: lease rescue, expiry and cleanup, once per period across processes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import db
+from .models import Ticker
+from .service import BackgroundLoop
+from .system import SYSTEM_NAMESPACE, System
+
+log = logging.getLogger(__name__)
+
+RESCUE_TICKER = "lease-rescue"
+CLEANUP_TICKER = "cleanup"
+
+
+class Maintenance(BackgroundLoop):
+    """Keeps tasks moving however many processes share the database.
+
+    The schedule lives in tickers of the reserved `pgqueue` namespace, so each period's run is
+    claimed by exactly one process (the ticker claim), and each job also holds an advisory
+    lock while it works, so two runs never overlap even when one outlasts its period.
+    `rescue_every`: lapsed leases and overdue tasks; `cleanup_every`: terminal tasks past ttl.
+    """
+
+    name = "pgqueue-maintenance"
+
+    def __init__(
+        self,
+        pool: Any,
+        schema: str = "pgqueue",
+        *,
+        rescue_every: timedelta = timedelta(seconds=1),
+        cleanup_every: timedelta = timedelta(seconds=30),
+        max_sleep: float = 1.0,
+    ) -> None:
+        super().__init__(interval=max_sleep)
+        self.system = System(pool, schema)
+        self.schedule = {RESCUE_TICKER: rescue_every, CLEANUP_TICKER: cleanup_every}
+        self._registered = False
+        self.counts = {"expired": 0, "rescued": 0, "cleaned": 0}
+
+    async def _register(self, conn: Any) -> None:
+        for name, every in self.schedule.items():
+            await conn.execute(
+                self.system.sql["ticker_insert"], SYSTEM_NAMESPACE, name, every, None
+            )
+        self._registered = True
+
+    async def run_due(self) -> list[str]:
+        """Claim and run every due maintenance job; returns the jobs this process ran."""
+        ran: list[str] = []
+        while True:
+            async with db.connection(self.system.pool, self.system.acquire_timeout) as conn:
+                if not self._registered:
+                    await self._register(conn)
+                row = await conn.fetchrow(self.system.sql["ticker_claim"], SYSTEM_NAMESPACE)
+            if row is None:
+                return ran
+            ticker = Ticker.from_record(row)
+            await self._run_job(ticker.ticker)
+            ran.append(ticker.ticker)
+
+    async def _run_job(self, job: str) -> None:
+        if job == RESCUE_TICKER:
+            rescued = await self.system.rescue()
+            expired = await self.system.expire()
+            self.counts["rescued"] += rescued
+            self.counts["expired"] += expired
+            if rescued:
+                log.warning("maintenance: %d task(s) had a lapsed lease and were rescued", rescued)
+        elif job == CLEANUP_TICKER:
+            cleaned = await self.system.cleanup()
+            self.counts["cleaned"] += cleaned
+            if cleaned:
+                log.info("maintenance: deleted %d finished task(s) past their ttl", cleaned)
+        else:
+            log.debug("maintenance: ignoring unknown system ticker %r", job)
+
+    async def tick(self) -> float | None:
+        await self.run_due()
+        async with db.connection(self.system.pool, self.system.acquire_timeout) as conn:
+            due = await conn.fetchval(self.system.sql["ticker_next_due"], SYSTEM_NAMESPACE)
+        if due is None:
+            return None
+        return min(self.interval, max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001)

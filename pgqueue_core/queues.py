@@ -1,0 +1,142 @@
+"""Queue operations of the Manager: register, get, list, update, delete, pause, stats."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from . import validate
+from .base import ManagerBase
+from .errors import Conflict, InvalidArgument, NotFound
+from .models import Queue, QueueMeta, QueueStatus, QueueSummary, Status
+
+MIN_LEASE_SECONDS = 1
+
+
+def _check_meta(meta: QueueMeta) -> QueueMeta:
+    """Validate the given fields; returns the meta with the name normalised."""
+    validate.duration(meta.ttl, "ttl")
+    validate.duration(meta.retry_delay, "retry_delay")
+    validate.duration(meta.lease, "lease", minimum=timedelta(seconds=MIN_LEASE_SECONDS))
+    validate.integer(meta.retries, "retries", 0)
+    validate.integer(meta.concurrency, "concurrency", 0)
+    if meta.paused is not None and not isinstance(meta.paused, bool):
+        raise InvalidArgument("paused must be a boolean")
+    if meta.queue is None:
+        return meta
+    return QueueMeta(
+        queue=validate.name(meta.queue, "queue"),
+        ttl=meta.ttl,
+        retries=meta.retries,
+        retry_delay=meta.retry_delay,
+        lease=meta.lease,
+        concurrency=meta.concurrency,
+        paused=meta.paused,
+    )
+
+
+def _update_args(meta: QueueMeta, rename: str | None) -> tuple[Any, ...]:
+    return (
+        rename,
+        meta.ttl,
+        meta.retries,
+        meta.retry_delay,
+        meta.lease,
+        meta.concurrency,
+        meta.paused,
+    )
+
+
+class QueueOps(ManagerBase):
+    """Queues of the Manager's namespace."""
+
+    async def create_queue(self, meta: QueueMeta) -> Queue:
+        """Create a queue (defaults for fields not given); Conflict if it exists."""
+        return await self._put_queue(meta, must_be_new=True)
+
+    async def register_queue(self, meta: QueueMeta) -> Queue:
+        """Upsert: a new queue gets defaults for fields not given; an existing queue
+        changes only the fields given."""
+        return await self._put_queue(meta, must_be_new=False)
+
+    async def _put_queue(self, meta: QueueMeta, *, must_be_new: bool) -> Queue:
+        meta = _check_meta(meta)
+        if meta.queue is None:
+            raise InvalidArgument("queue name is required")
+        async with self._conn() as conn, conn.transaction():
+            inserted = await conn.fetchrow(self._sql["queue_insert"], self.namespace, meta.queue)
+            if inserted is None and must_be_new:
+                raise Conflict(f"queue {meta.queue!r} already exists")
+            row = await conn.fetchrow(
+                self._sql["queue_update"], self.namespace, meta.queue, *_update_args(meta, None)
+            )
+        return Queue.from_record(row)
+
+    async def get_queue(self, name: str) -> Queue:
+        name = validate.name(name, "queue")
+        row = await self._fetchrow("queue_get", self.namespace, name)
+        if row is None:
+            raise NotFound(f"queue {name!r} not found")
+        return Queue.from_record(row)
+
+    async def list_queues(
+        self, offset: int | None = 0, limit: int | None = 100
+    ) -> tuple[int, list[Queue]]:
+        """A page of queues by name, and how many there are in all."""
+        offset, limit = validate.paging(offset, limit)
+        rows = await self._fetch("queue_list", self.namespace, offset, limit)
+        if rows:
+            return rows[0]["total"], [Queue.from_record(r) for r in rows]
+        return await self._fetchval("queue_count", self.namespace), []
+
+    async def update_queue(self, name: str, meta: QueueMeta) -> Queue:
+        """Change the fields given; `meta.queue` renames (the tasks move along)."""
+        name = validate.name(name, "queue")
+        meta = _check_meta(meta)
+        rename = meta.queue if meta.queue != name else None
+        row = await self._fetchrow(
+            "queue_update", self.namespace, name, *_update_args(meta, rename)
+        )
+        if row is None:
+            raise NotFound(f"queue {name!r} not found")
+        return Queue.from_record(row)
+
+    async def pause_queue(self, name: str) -> Queue:
+        """Stop handing out the queue's tasks (it still accepts new ones)."""
+        return await self.update_queue(name, QueueMeta(paused=True))
+
+    async def resume_queue(self, name: str) -> Queue:
+        return await self.update_queue(name, QueueMeta(paused=False))
+
+    async def delete_queue(self, name: str) -> Queue:
+        """Delete a queue and all of its tasks; returns the deleted queue."""
+        name = validate.name(name, "queue")
+        row = await self._fetchrow("queue_delete", self.namespace, name)
+        if row is None:
+            raise NotFound(f"queue {name!r} not found")
+        return Queue.from_record(row)
+
+    async def count_queue_tasks(self, name: str) -> int:
+        """How many tasks (any status) a queue holds: what deleting it would take along."""
+        name = validate.name(name, "queue")
+        await self.get_queue(name)
+        return int(await self._fetchval("queue_task_count", self.namespace, name))
+
+    async def queue_stats(self) -> list[QueueStatus]:
+        """Task counts per queue and status of this namespace, zeros included."""
+        rows = await self._fetch("queue_stats", self.namespace)
+        return [
+            QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
+        ]
+
+    async def queue_summaries(self) -> list[QueueSummary]:
+        """Every queue of the namespace with its counts per status and oldest waiting task."""
+        rows = await self._fetch("queue_summaries", self.namespace)
+        summaries = {
+            r["queue"]: QueueSummary(self.namespace, r["queue"], r["paused"], {}, r["oldest"])
+            for r in rows
+        }
+        for stat in await self.queue_stats():
+            if stat.queue in summaries:
+                summaries[stat.queue].counts[stat.status] = stat.count
+        return list(summaries.values())

@@ -1,0 +1,192 @@
+-- Queries on tasks. {task_columns} selects every column of task t, with the status as read:
+-- a task whose dies_at has passed reads as expired even before maintenance stores it.
+
+-- name: task_insert :one
+-- Insert one task into a queue (none if the queue is missing or the key is live).
+INSERT INTO {schema}.task AS t
+       (namespace, queue, payload, delayed_at, dies_at, retries, priority, key)
+SELECT q.namespace, q.queue, $3::jsonb, $4::timestamptz,
+       greatest(now(), coalesce($4::timestamptz, now())) + q.ttl, q.retries, $5, $6
+  FROM {schema}.queue q
+ WHERE q.namespace = $1 AND q.queue = $2
+ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
+DO NOTHING
+RETURNING {task_columns};
+
+-- name: task_insert_many :many
+-- Insert many tasks in one statement; returns (ord, id) of those inserted (live keys skip).
+INSERT INTO {schema}.task AS t
+       (namespace, queue, payload, delayed_at, dies_at, retries, priority, key)
+SELECT q.namespace, q.queue, u.payload, u.delayed_at,
+       greatest(now(), coalesce(u.delayed_at, now())) + q.ttl, q.retries, u.priority, u.key
+  FROM {schema}.queue q,
+       unnest($3::jsonb[], $4::timestamptz[], $5::integer[], $6::text[])
+           WITH ORDINALITY AS u(payload, delayed_at, priority, key, ord)
+ WHERE q.namespace = $1 AND q.queue = $2
+ ORDER BY u.ord
+ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
+DO NOTHING
+RETURNING t.id;
+
+-- name: task_insert_plain :many
+-- Insert many tasks without keys, priorities or delays (the fast path); returns ids in order.
+INSERT INTO {schema}.task AS t (namespace, queue, payload, dies_at, retries)
+SELECT q.namespace, q.queue, u.payload, now() + q.ttl, q.retries
+  FROM {schema}.queue q, unnest($3::jsonb[]) WITH ORDINALITY AS u(payload, ord)
+ WHERE q.namespace = $1 AND q.queue = $2
+ ORDER BY u.ord
+RETURNING t.id;
+
+-- name: task_expire_key :exec
+-- Store the expiry of an overdue task holding a key, so that the key is free again.
+UPDATE {schema}.task SET status = 'expired', finished_at = dies_at, leased_until = NULL
+ WHERE namespace = $1 AND queue = $2 AND key = $3
+   AND status IN ('new', 'retry', 'retained') AND dies_at <= now();
+
+-- name: task_get_live_keys :many
+-- The live tasks holding the given keys in a queue (after a de-duplicated insert).
+SELECT t.key, t.id FROM {schema}.task t
+ WHERE t.namespace = $1 AND t.queue = $2 AND t.key = ANY ($3::text[])
+   AND t.status IN ('new', 'retry', 'retained');
+
+-- name: task_get_by_key :one
+-- The live task holding a key in a queue.
+SELECT {task_columns} FROM {schema}.task t
+ WHERE t.namespace = $1 AND t.queue = $2 AND t.key = $3
+   AND t.status IN ('new', 'retry', 'retained');
+
+-- name: task_get :one
+-- One task of the namespace by id.
+SELECT {task_columns} FROM {schema}.task t WHERE t.namespace = $1 AND t.id = $2;
+
+-- name: task_list :many
+-- A page of the namespace's tasks by id, optionally of one queue and one status as read.
+SELECT {task_columns} FROM {schema}.task t
+ WHERE t.namespace = $1
+   AND ($2::text IS NULL OR t.queue = $2)
+   AND {status_filter}
+ ORDER BY t.id
+OFFSET $4 LIMIT $5;
+
+-- name: task_count :one
+-- How many tasks task_list would page through.
+SELECT count(*) FROM {schema}.task t
+ WHERE t.namespace = $1
+   AND ($2::text IS NULL OR t.queue = $2)
+   AND {status_filter};
+
+-- name: task_claim :many
+-- Claim up to $4 eligible tasks for worker $3 from queues $2 (NULL: all).
+SELECT * FROM {schema}.claim_tasks($1, $2::text[], $3, $4);
+
+-- name: task_queues_missing :many
+-- Which of the named queues do not exist in the namespace.
+SELECT n.queue FROM unnest($2::text[]) AS n(queue)
+ WHERE NOT EXISTS (SELECT 1 FROM {schema}.queue q WHERE q.namespace = $1 AND q.queue = n.queue);
+
+-- name: task_next_due :one
+-- When the next waiting task of the queues ($2 NULL: all) becomes eligible.
+SELECT min(coalesce(t.delayed_at, now())) FROM {schema}.task t
+  JOIN {schema}.queue q ON q.namespace = t.namespace AND q.queue = t.queue AND NOT q.paused
+ WHERE t.namespace = $1 AND ($2::text[] IS NULL OR t.queue = ANY ($2::text[]))
+   AND t.status IN ('new', 'retry') AND t.dies_at > now();
+
+-- name: task_release :one
+-- Release one retained task: success → released; failure → retry with exponential backoff
+-- (retry_delay × 2^(attempt-1), up to 10 % jitter) or failed; a task whose cancel was
+-- requested ends cancelled on failure. $5 (worker) and $6 (attempt) guard when given.
+UPDATE {schema}.task AS t
+   SET status = o.status, result = $4::jsonb, retries = o.retries,
+       delayed_at = o.delayed_at, finished_at = o.finished_at, leased_until = NULL
+  FROM {schema}.task AS cur
+  JOIN {schema}.queue q ON q.namespace = cur.namespace AND q.queue = cur.queue
+ CROSS JOIN LATERAL {schema}.release_outcome($3::boolean, cur.cancel_requested, cur.retries,
+           cur.attempt, q.retry_delay, cur.delayed_at, cur.dies_at) AS o
+ WHERE t.id = cur.id AND cur.namespace = $1 AND cur.id = $2
+   AND cur.status = 'retained' AND cur.dies_at > now()
+   AND ($5::text IS NULL OR cur.worker = $5) AND ($6::integer IS NULL OR cur.attempt = $6)
+RETURNING {task_columns};
+
+-- name: task_release_many :many
+-- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
+-- new status of each task released (a task rescued or expired meanwhile is left alone).
+UPDATE {schema}.task AS t
+   SET status = o.status, result = r.result, retries = o.retries,
+       delayed_at = o.delayed_at, finished_at = o.finished_at, leased_until = NULL
+  FROM unnest($3::bigint[], $4::integer[], $5::boolean[], $6::jsonb[])
+           AS r(id, attempt, ok, result)
+  JOIN {schema}.task AS cur ON cur.id = r.id
+  JOIN {schema}.queue q ON q.namespace = cur.namespace AND q.queue = cur.queue
+ CROSS JOIN LATERAL {schema}.release_outcome(r.ok, cur.cancel_requested, cur.retries,
+           cur.attempt, q.retry_delay, cur.delayed_at, cur.dies_at) AS o
+ WHERE t.id = cur.id AND cur.namespace = $1 AND cur.worker = $2 AND cur.attempt = r.attempt
+   AND cur.status = 'retained' AND cur.dies_at > now()
+RETURNING t.id, t.status;
+
+-- name: task_extend_lease :many
+-- Heartbeat: push the lease of retained tasks to now + $4 (NULL: the queue's lease);
+-- $3 (worker) guards when given. Returns each extended task and whether its cancel was asked.
+UPDATE {schema}.task AS t
+   SET leased_until = now() + coalesce($4::interval, q.lease)
+  FROM {schema}.queue q
+ WHERE t.namespace = $1 AND t.id = ANY ($2::bigint[]) AND t.status = 'retained'
+   AND t.dies_at > now() AND ($3::text IS NULL OR t.worker = $3)
+   AND q.namespace = t.namespace AND q.queue = t.queue
+RETURNING t.id, t.leased_until, t.cancel_requested;
+
+-- name: task_cancel :one
+-- Cancel a task: waiting → cancelled at once; retained → flagged, ends cancelled when its
+-- worker learns of it (heartbeat or release) or its lease lapses. Terminal: unchanged.
+UPDATE {schema}.task AS t
+   SET status = CASE WHEN t.status IN ('new', 'retry') THEN 'cancelled' ELSE t.status END,
+       finished_at = CASE WHEN t.status IN ('new', 'retry') THEN now() ELSE t.finished_at END,
+       cancel_requested = t.status IN ('new', 'retry', 'retained')
+ WHERE t.namespace = $1 AND t.id = $2
+   AND t.status IN ('new', 'retry', 'retained') AND t.dies_at > now()
+RETURNING {task_columns};
+
+-- name: task_requeue :one
+-- Put a failed, expired or cancelled task back to new with fresh retries and ttl.
+UPDATE {schema}.task AS t
+   SET status = 'new', retries = q.retries, attempt = 0, delayed_at = NULL,
+       started_at = NULL, finished_at = NULL, leased_until = NULL, cancel_requested = false,
+       worker = NULL, dies_at = now() + q.ttl
+  FROM {schema}.queue q
+ WHERE t.namespace = $1 AND t.id = $2 AND q.namespace = t.namespace AND q.queue = t.queue
+   AND (t.status IN ('failed', 'expired', 'cancelled')
+        OR (t.status IN ('new', 'retry', 'retained') AND t.dies_at <= now()))
+   AND NOT EXISTS (SELECT 1 FROM {schema}.task o
+                    WHERE t.key IS NOT NULL AND o.namespace = t.namespace
+                      AND o.queue = t.queue AND o.key = t.key AND o.id <> t.id
+                      AND o.status IN ('new', 'retry', 'retained'))
+RETURNING {task_columns};
+
+-- name: task_requeue_many :one
+-- Requeue every task of a queue in status $3 (failed, expired or cancelled); returns how many.
+-- Of several tasks sharing a key only the newest comes back, and none whose key is live.
+WITH candidates AS (
+    SELECT DISTINCT ON (CASE WHEN t.key IS NULL THEN 'i' || t.id ELSE 'k' || t.key END) t.id
+      FROM {schema}.task t
+     WHERE t.namespace = $1 AND t.queue = $2
+       AND (t.status = $3
+            OR ($3 = 'expired' AND t.status IN ('new', 'retry', 'retained')
+                AND t.dies_at <= now()))
+       AND (t.key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM {schema}.task o
+                 WHERE o.namespace = t.namespace AND o.queue = t.queue AND o.key = t.key
+                   AND o.status IN ('new', 'retry', 'retained') AND o.dies_at > now()))
+     ORDER BY CASE WHEN t.key IS NULL THEN 'i' || t.id ELSE 'k' || t.key END, t.id DESC
+), moved AS (
+    UPDATE {schema}.task AS t
+       SET status = 'new', retries = q.retries, attempt = 0, delayed_at = NULL,
+           started_at = NULL, finished_at = NULL, leased_until = NULL,
+           cancel_requested = false, worker = NULL, dies_at = now() + q.ttl
+      FROM {schema}.queue q, candidates c
+     WHERE t.id = c.id AND q.namespace = t.namespace AND q.queue = t.queue
+    RETURNING 1
+)
+SELECT count(*) FROM moved;
+
+-- name: task_notify :exec
+-- Wake the workers of a queue (tasks became eligible outside an insert).
+SELECT pg_notify('{channel}', $1 || '/' || $2);

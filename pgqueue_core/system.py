@@ -1,0 +1,87 @@
+"""Work across every namespace: statistics, expiry, lease rescue, cleanup, table health."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from . import db, queries
+from .models import QueueStatus, Status
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACE = "pgqueue"
+# Advisory lock ids (with the schema's hash) of the maintenance jobs.
+LOCK_EXPIRE, LOCK_RESCUE, LOCK_CLEANUP = 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class TableHealth:
+    table: str
+    live_tuples: int
+    dead_tuples: int
+    bytes: int
+    last_autovacuum: datetime | None
+    autovacuum_count: int
+
+
+class System:
+    """pgqueue's own view of the database: every namespace at once. Not for applications:
+    a Manager, bound to one namespace, is."""
+
+    def __init__(
+        self, pool: Any, schema: str = "pgqueue", *, acquire_timeout: float = 10.0,
+        query_timeout: float | None = 60.0,
+    ) -> None:
+        self.pool = pool
+        self.schema = queries.check_schema(schema)
+        self.sql = queries.load(schema)
+        self.acquire_timeout = acquire_timeout
+        self.query_timeout = query_timeout
+
+    async def queue_stats(self) -> list[QueueStatus]:
+        """Task counts per (namespace, queue, status) of every namespace, zeros included."""
+        async with db.connection(self.pool, self.acquire_timeout) as conn:
+            rows = await conn.fetch(self.sql["queue_stats"], None, timeout=self.query_timeout)
+        return [
+            QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
+        ]
+
+    async def tables(self) -> list[TableHealth]:
+        async with db.connection(self.pool, self.acquire_timeout) as conn:
+            rows = await conn.fetch(self.sql["system_tables"], timeout=self.query_timeout)
+        return [
+            TableHealth(
+                r["relname"], r["n_live_tup"], r["n_dead_tup"], r["bytes"],
+                r["last_autovacuum"], r["autovacuum_count"],
+            )
+            for r in rows
+        ]
+
+    async def expire(self, batch: int = 5000) -> int:
+        """Store the expired status of every overdue task; returns how many."""
+        return await self._batched("system_expire", LOCK_EXPIRE, batch)
+
+    async def rescue(self, batch: int = 5000) -> int:
+        """Return every task whose lease lapsed to retry (or failed / cancelled)."""
+        return await self._batched("system_rescue", LOCK_RESCUE, batch)
+
+    async def cleanup(self, batch: int = 5000) -> int:
+        """Delete every terminal task whose queue ttl has passed since it ended."""
+        return await self._batched("system_cleanup", LOCK_CLEANUP, batch)
+
+    async def _batched(self, query: str, lock: int, batch: int) -> int:
+        """Run a batch query until it finds nothing more, each batch its own transaction under
+        the job's advisory lock: one process at a time does the job, and none waits for it."""
+        total = 0
+        async with db.connection(self.pool, self.acquire_timeout) as conn:
+            while True:
+                async with conn.transaction():
+                    if not await conn.fetchval(self.sql["system_try_lock"], lock):
+                        return total
+                    done = await conn.fetchval(self.sql[query], batch, timeout=self.query_timeout)
+                total += done
+                if done < batch:
+                    return total

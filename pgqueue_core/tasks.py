@@ -1,0 +1,354 @@
+"""Task operations of the Manager: create, read, claim, release, lease, cancel, requeue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import validate
+from .base import ManagerBase
+from .errors import Conflict, InvalidArgument, NotFound
+from .models import MISSING, Status, Task, TaskMeta
+
+MAX_BATCH = 10_000
+_REQUEUEABLE = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The state of a retained task after a heartbeat."""
+
+    id: int
+    leased_until: datetime
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One result for `release_tasks`: the claim it ends (id + attempt) and its outcome."""
+
+    id: int
+    attempt: int
+    success: bool
+    result: Any = None
+
+
+def _check_task_meta(meta: TaskMeta) -> tuple[str, datetime | None, int, str | None]:
+    if not isinstance(meta, TaskMeta):
+        raise InvalidArgument("expected a TaskMeta")
+    if meta.payload is MISSING:
+        raise InvalidArgument("payload is required (use None for JSON null)")
+    validate.integer(meta.priority, "priority", -validate.INT32_MAX, validate.INT32_MAX)
+    return (
+        validate.payload(meta.payload),
+        validate.delayed_at(meta.delayed_at),
+        meta.priority,
+        validate.key(meta.key),
+    )
+
+
+def _queue_names(queues: Iterable[str]) -> list[str] | None:
+    names = [validate.name(q, "queue") for q in queues]
+    return sorted(set(names)) if names else None
+
+
+def _task_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"task id must be an integer, got {value!r}")
+    if not 1 <= value <= 2**63 - 1:
+        raise InvalidArgument(f"task id {value} is out of range")
+    return value
+
+
+class TaskOps(ManagerBase):
+    """Tasks of the Manager's namespace."""
+
+    # ---- create -------------------------------------------------------------------
+
+    async def create_task(self, queue: str, meta: TaskMeta) -> Task:
+        """Create a task (NotFound for an unknown queue). With a `key` that a live task of
+        the queue holds, returns that task instead."""
+        task, _ = await self.create_task_or_get(queue, meta)
+        return task
+
+    async def create_task_or_get(self, queue: str, meta: TaskMeta) -> tuple[Task, bool]:
+        """Like create_task, and whether a new task was created (False: de-duplicated)."""
+        queue = validate.name(queue, "queue")
+        payload, delayed_at, priority, key = _check_task_meta(meta)
+        async with self._conn() as conn:
+            for _ in range(10):
+                async with conn.transaction():
+                    if key is not None:
+                        await self._expire_key(conn, queue, key)
+                    row = await conn.fetchrow(
+                        self._sql["task_insert"],
+                        self.namespace, queue, payload, delayed_at, priority, key,
+                    )
+                    if row is not None:
+                        return Task.from_record(row), True
+                    if key is None:
+                        raise NotFound(f"queue {queue!r} not found")
+                    row = await conn.fetchrow(
+                        self._sql["task_get_by_key"], self.namespace, queue, key
+                    )
+                    if row is not None:
+                        return Task.from_record(row), False
+                    # Queue missing, or the live task ended between the two statements.
+                    if await conn.fetchrow(self._sql["queue_get"], self.namespace, queue) is None:
+                        raise NotFound(f"queue {queue!r} not found")
+        raise Conflict(f"could not create a task with key {key!r}: it keeps changing")
+
+    async def _expire_key(self, conn: Any, queue: str, key: str) -> None:
+        """Store the expiry of an overdue task holding `key`, so it frees the key."""
+        await conn.execute(self._sql["task_expire_key"], self.namespace, queue, key)
+
+    async def create_tasks(self, queue: str, metas: Sequence[TaskMeta]) -> list[int]:
+        """Create many tasks in one round trip; returns their ids in the order given.
+
+        A task whose `key` a live task of the queue holds (or an earlier task of the same
+        batch) is not created: its place in the result holds the live task's id.
+        """
+        queue = validate.name(queue, "queue")
+        if len(metas) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} tasks per batch, got {len(metas)}")
+        if not metas:
+            await self.get_queue(queue)  # type: ignore[attr-defined]
+            return []
+        checked = [_check_task_meta(m) for m in metas]
+        plain = all(d is None and p == 0 and k is None for _, d, p, k in checked)
+        async with self._conn() as conn:
+            if plain:
+                rows = await conn.fetch(
+                    self._sql["task_insert_plain"], self.namespace, queue,
+                    [c[0] for c in checked], timeout=self._query_timeout,
+                )
+                if not rows:
+                    raise NotFound(f"queue {queue!r} not found")
+                return [r["id"] for r in rows]
+            return await self._create_keyed(conn, queue, checked)
+
+    async def _create_keyed(
+        self, conn: Any, queue: str, checked: list[tuple[str, datetime | None, int, str | None]]
+    ) -> list[int]:
+        keys = [c[3] for c in checked]
+        async with conn.transaction():
+            for key in {k for k in keys if k is not None}:
+                await self._expire_key(conn, queue, key)
+            rows = await conn.fetch(
+                self._sql["task_insert_many"], self.namespace, queue,
+                [c[0] for c in checked], [c[1] for c in checked],
+                [c[2] for c in checked], keys,
+            )
+            if not rows and await conn.fetchrow(
+                self._sql["queue_get"], self.namespace, queue
+            ) is None:
+                raise NotFound(f"queue {queue!r} not found")
+            inserted = [r["id"] for r in rows]
+            if len(inserted) == len(checked):
+                return inserted
+            live = {
+                r["key"]: r["id"]
+                for r in await conn.fetch(
+                    self._sql["task_get_live_keys"], self.namespace, queue,
+                    [k for k in keys if k is not None],
+                )
+            }
+        # Inserted ids come back in input order; the skipped ones are the keys already live
+        # (before the batch, or earlier in it): give them the live task's id.
+        ids: list[int] = []
+        remaining = iter(inserted)
+        fresh = set(inserted)
+        seen: set[str] = set()
+        for key in keys:
+            if key is None:
+                ids.append(next(remaining))
+                continue
+            if key not in seen and live[key] in fresh:
+                next(remaining)  # the first task with this key is the one inserted
+            ids.append(live[key])
+            seen.add(key)
+        return ids
+
+    # ---- read ---------------------------------------------------------------------
+
+    async def get_task(self, task_id: int) -> Task:
+        """A task of this namespace by id (NotFound otherwise)."""
+        task_id = _task_id(task_id)
+        row = await self._fetchrow("task_get", self.namespace, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        return Task.from_record(row)
+
+    async def list_tasks(
+        self,
+        queue: str | None = None,
+        status: Status | str | None = None,
+        offset: int | None = 0,
+        limit: int | None = 100,
+    ) -> tuple[int, list[Task]]:
+        """A page of tasks by id, optionally of one queue and one status (as read)."""
+        queue = None if queue is None else validate.name(queue, "queue")
+        wanted = validate.status(status)
+        offset, limit = validate.paging(offset, limit)
+        args = (self.namespace, queue, None if wanted is None else wanted.value)
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                self._sql["task_list"], *args, offset, limit, timeout=self._query_timeout
+            )
+            if offset == 0 and len(rows) < limit:
+                total = len(rows)
+            else:
+                total = await conn.fetchval(
+                    self._sql["task_count"], *args, timeout=self._query_timeout
+                )
+        return total, [Task.from_record(r) for r in rows]
+
+    # ---- claim --------------------------------------------------------------------
+
+    async def next_task(self, worker: str, *queues: str) -> Task | None:
+        """Retain the next eligible task of the named queues (none named: any queue of the
+        namespace) for `worker`; None when nothing is eligible. NotFound for unknown queues."""
+        tasks = await self.next_tasks(worker, *queues, limit=1)
+        return tasks[0] if tasks else None
+
+    async def next_tasks(self, worker: str, *queues: str, limit: int = 100) -> list[Task]:
+        """Retain up to `limit` eligible tasks at once (highest priority, then oldest first)."""
+        worker = validate.worker(worker)
+        names = _queue_names(queues)
+        validate.integer(limit, "limit", 1, MAX_BATCH)
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                self._sql["task_claim"], self.namespace, names, worker, limit,
+                timeout=self._query_timeout,
+            )
+            if not rows and names is not None:
+                missing = await conn.fetch(self._sql["task_queues_missing"], self.namespace, names)
+                if missing:
+                    raise NotFound(
+                        "queue " + ", ".join(repr(r["queue"]) for r in missing) + " not found"
+                    )
+        tasks = [Task.from_record(r) for r in rows]
+        tasks.sort(key=lambda t: (-t.priority, t.id))
+        return tasks
+
+    async def next_due(self, *queues: str) -> datetime | None:
+        """When the next waiting task of the queues becomes eligible (None: none waits)."""
+        due: datetime | None = await self._fetchval(
+            "task_next_due", self.namespace, _queue_names(queues)
+        )
+        return due
+
+    # ---- release ------------------------------------------------------------------
+
+    async def release_task(
+        self,
+        task_id: int,
+        success: bool = True,
+        result: Any = None,
+        *,
+        worker: str | None = None,
+        attempt: int | None = None,
+    ) -> Task:
+        """Finish a retained task: success → released; failure → retry (with backoff) or
+        failed. `worker`/`attempt` make sure it is still that worker's claim."""
+        task_id = _task_id(task_id)
+        if not isinstance(success, bool):
+            raise InvalidArgument("success must be a boolean")
+        result_json = validate.payload(result, "result")
+        row = await self._fetchrow(
+            "task_release", self.namespace, task_id, success, result_json,
+            None if worker is None else validate.worker(worker), attempt,
+        )
+        if row is None:
+            raise await self._not_retained(task_id)
+        return Task.from_record(row)
+
+    async def _not_retained(self, task_id: int) -> NotFound:
+        row = await self._fetchrow("task_get", self.namespace, task_id)
+        if row is None:
+            return NotFound(f"task {task_id} not found")
+        return NotFound(f"task {task_id} is not retained (it is {row['status']})")
+
+    async def release_tasks(
+        self, worker: str, completions: Sequence[Completion]
+    ) -> dict[int, Status]:
+        """Release a batch of `worker`'s claims in one statement; returns the new status of
+        each task released. Claims that are no longer the worker's (lease lapsed and the task
+        was rescued, or it expired) are left alone and missing from the result."""
+        if not completions:
+            return {}
+        rows = await self._fetch(
+            "task_release_many", self.namespace, worker,
+            [c.id for c in completions], [c.attempt for c in completions],
+            [c.success for c in completions],
+            [validate.payload(c.result, "result") for c in completions],
+        )
+        return {r["id"]: Status(r["status"]) for r in rows}
+
+    # ---- leases -------------------------------------------------------------------
+
+    async def extend_lease(
+        self, task_id: int, lease: timedelta | None = None, *, worker: str | None = None
+    ) -> Lease:
+        """Heartbeat for one retained task: its lease runs to now + `lease` (default: the
+        queue's lease). NotFound when the task is no longer retained (by `worker`)."""
+        task_id = _task_id(task_id)
+        leases = await self.extend_leases([task_id], lease, worker=worker)
+        if task_id not in leases:
+            raise await self._not_retained(task_id)
+        return leases[task_id]
+
+    async def extend_leases(
+        self, task_ids: Sequence[int], lease: timedelta | None = None, *, worker: str | None = None
+    ) -> dict[int, Lease]:
+        """Heartbeat for many retained tasks; the result leaves out tasks no longer held."""
+        validate.duration(lease, "lease", minimum=timedelta(seconds=1))
+        ids = [_task_id(i) for i in task_ids]
+        if not ids:
+            return {}
+        rows = await self._fetch(
+            "task_extend_lease", self.namespace, ids,
+            None if worker is None else validate.worker(worker), lease,
+        )
+        return {
+            r["id"]: Lease(r["id"], r["leased_until"], r["cancel_requested"]) for r in rows
+        }
+
+    # ---- cancel / requeue ---------------------------------------------------------
+
+    async def cancel_task(self, task_id: int) -> Task:
+        """Cancel a task: a waiting task becomes `cancelled` at once; a retained one is
+        flagged and ends `cancelled` when its worker learns of it. Conflict if terminal."""
+        task_id = _task_id(task_id)
+        row = await self._fetchrow("task_cancel", self.namespace, task_id)
+        if row is None:
+            task = await self.get_task(task_id)
+            raise Conflict(f"task {task_id} is already {task.status} and cannot be cancelled")
+        return Task.from_record(row)
+
+    async def requeue_task(self, task_id: int) -> Task:
+        """Put a failed, expired or cancelled task back to `new` with fresh retries and ttl."""
+        task_id = _task_id(task_id)
+        row = await self._fetchrow("task_requeue", self.namespace, task_id)
+        if row is None:
+            task = await self.get_task(task_id)
+            if task.status in _REQUEUEABLE:
+                raise Conflict(f"task {task_id} has key {task.key!r}, held by a live task")
+            raise Conflict(
+                f"task {task_id} is {task.status}: only failed, expired or cancelled "
+                "tasks can be requeued"
+            )
+        return Task.from_record(row)
+
+    async def requeue_tasks(self, queue: str, status: Status | str) -> int:
+        """Requeue every task of a queue in a status (failed, expired or cancelled)."""
+        queue = validate.name(queue, "queue")
+        wanted = validate.status(status)
+        if wanted not in _REQUEUEABLE:
+            raise InvalidArgument(
+                f"only failed, expired or cancelled tasks can be requeued, not {wanted}"
+            )
+        await self.get_queue(queue)  # type: ignore[attr-defined]
+        return int(await self._fetchval("task_requeue_many", self.namespace, queue, wanted.value))

@@ -1,0 +1,157 @@
+"""Ticker operations of the Manager: register, get, list, update, delete, claim, loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import validate
+from .base import ManagerBase
+from .errors import Conflict, InvalidArgument, NotFound, PgQueueError
+from .models import MISSING, Ticker, TickerMeta
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL = timedelta(seconds=1)
+# A ticker loop re-reads the schedule at least this often, so that tickers registered
+# elsewhere are noticed; otherwise it sleeps exactly until the next maturity.
+MAX_TICKER_SLEEP = 5.0
+
+TickerHandler = Callable[[Ticker], Awaitable[Any] | Any]
+
+
+def _check_meta(meta: TickerMeta) -> tuple[str | None, timedelta | None, str | None]:
+    validate.duration(meta.interval, "interval", minimum=MIN_INTERVAL)
+    name = None if meta.ticker is None else validate.name(meta.ticker, "ticker")
+    payload = None if meta.payload is MISSING else validate.payload(meta.payload)
+    return name, meta.interval, payload
+
+
+class TickerOps(ManagerBase):
+    """Tickers of the Manager's namespace."""
+
+    async def create_ticker(self, meta: TickerMeta) -> Ticker:
+        """Create a ticker (interval required); Conflict if it exists."""
+        return await self._put_ticker(meta, must_be_new=True)
+
+    async def register_ticker(self, meta: TickerMeta) -> Ticker:
+        """Upsert a ticker. Re-registering with unchanged settings keeps its schedule (it does
+        not fire again early); the interval is required for a new ticker."""
+        return await self._put_ticker(meta, must_be_new=False)
+
+    async def _put_ticker(self, meta: TickerMeta, *, must_be_new: bool) -> Ticker:
+        name, interval, payload = _check_meta(meta)
+        if name is None:
+            raise InvalidArgument("ticker name is required")
+        async with self._conn() as conn, conn.transaction():
+            existing = await conn.fetchrow(self._sql["ticker_get"], self.namespace, name)
+            if existing is not None:
+                if must_be_new:
+                    raise Conflict(f"ticker {name!r} already exists")
+                row = await conn.fetchrow(
+                    self._sql["ticker_update"], self.namespace, name, None, interval, payload
+                )
+                return Ticker.from_record(row)
+            if interval is None:
+                raise InvalidArgument("interval is required for a new ticker")
+            row = await conn.fetchrow(
+                self._sql["ticker_insert"], self.namespace, name, interval, payload
+            )
+            if row is None:
+                raise Conflict(f"ticker {name!r} already exists")
+        return Ticker.from_record(row)
+
+    async def get_ticker(self, name: str) -> Ticker:
+        name = validate.name(name, "ticker")
+        row = await self._fetchrow("ticker_get", self.namespace, name)
+        if row is None:
+            raise NotFound(f"ticker {name!r} not found")
+        return Ticker.from_record(row)
+
+    async def list_tickers(
+        self, offset: int | None = 0, limit: int | None = 100
+    ) -> tuple[int, list[Ticker]]:
+        offset, limit = validate.paging(offset, limit)
+        rows = await self._fetch("ticker_list", self.namespace, offset, limit)
+        if rows:
+            return rows[0]["total"], [Ticker.from_record(r) for r in rows]
+        return await self._fetchval("ticker_count", self.namespace), []
+
+    async def update_ticker(self, name: str, meta: TickerMeta) -> Ticker:
+        """Change the fields given; `meta.ticker` renames. The schedule is kept."""
+        name = validate.name(name, "ticker")
+        rename, interval, payload = _check_meta(meta)
+        row = await self._fetchrow(
+            "ticker_update", self.namespace, name,
+            rename if rename != name else None, interval, payload,
+        )
+        if row is None:
+            raise NotFound(f"ticker {name!r} not found")
+        return Ticker.from_record(row)
+
+    async def delete_ticker(self, name: str) -> Ticker:
+        name = validate.name(name, "ticker")
+        row = await self._fetchrow("ticker_delete", self.namespace, name)
+        if row is None:
+            raise NotFound(f"ticker {name!r} not found")
+        return Ticker.from_record(row)
+
+    async def next_ticker(self) -> Ticker | None:
+        """Claim one matured ticker (most overdue first; never-fired first) and return it with
+        its new timestamp; None when none has matured. Each maturity has one claimant."""
+        row = await self._fetchrow("ticker_claim", self.namespace)
+        return None if row is None else Ticker.from_record(row)
+
+    @contextlib.asynccontextmanager
+    async def claim_ticker(self) -> AsyncIterator[Ticker | None]:
+        """Claim a matured ticker inside a transaction that commits only if the block ends
+        normally: a firing that could not be delivered (the block raised or was cancelled)
+        is given back and claimed again."""
+        async with self._conn() as conn, conn.transaction():
+            row = await conn.fetchrow(self._sql["ticker_claim"], self.namespace)
+            yield None if row is None else Ticker.from_record(row)
+
+    async def next_ticker_in(self) -> float | None:
+        """Seconds until the namespace's next ticker matures (0: one is due; None: none)."""
+        due: datetime | None = await self._fetchval("ticker_next_due", self.namespace)
+        if due is None:
+            return None
+        return max(0.0, (due - datetime.now(UTC)).total_seconds())
+
+    async def run_ticker_loop(
+        self, handler: TickerHandler, *, max_sleep: float = MAX_TICKER_SLEEP
+    ) -> None:
+        """Call `handler` (sync or async) for every matured ticker until cancelled, sleeping
+        until the next maturity. A failing handler is logged; the loop goes on; a database
+        outage is waited out."""
+        while True:
+            try:
+                ticker = await self.next_ticker()
+            except PgQueueError as exc:
+                log.warning("ticker loop: %s; retrying in %.0fs", exc, max_sleep)
+                await asyncio.sleep(max_sleep)
+                continue
+            if ticker is not None:
+                await _call(handler, ticker)
+                continue
+            try:
+                wait = await self.next_ticker_in()
+            except PgQueueError:
+                wait = None
+            await asyncio.sleep(max_sleep if wait is None else min(max(wait, 0.001), max_sleep))
+
+
+async def _call(handler: TickerHandler, ticker: Ticker) -> None:
+    try:
+        outcome = handler(ticker)
+        if inspect.isawaitable(outcome):
+            await outcome
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("ticker handler failed for %s/%s", ticker.namespace, ticker.ticker)

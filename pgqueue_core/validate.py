@@ -1,0 +1,131 @@
+"""Input rules shared by the Python API and the REST server (one message per rule)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .durations import MAX_DURATION
+from .errors import InvalidArgument
+from .models import Status
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+RESERVED_NAMESPACE = "pgqueue"
+DEFAULT_NAMESPACE = "default"
+MAX_LIMIT = 100
+MAX_OFFSET = 2**53
+INT32_MAX = 2**31 - 1
+MAX_WORKER_LEN = 255
+MAX_KEY_LEN = 1024
+# How far in the past a delayed_at may lie (clock skew between client and server).
+CLOCK_SKEW = timedelta(seconds=10)
+
+
+def name(value: object, what: str) -> str:
+    """A queue, ticker or namespace name: trimmed, lowercased, ^[a-z][a-z0-9_-]{0,63}$."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} name must be a string, got {type(value).__name__}")
+    cleaned = value.strip().lower()
+    if not NAME_RE.match(cleaned):
+        raise InvalidArgument(
+            f"invalid {what} name {value!r}: use a letter followed by up to 63 letters, "
+            "digits, '_' or '-'"
+        )
+    return cleaned
+
+
+def namespace(value: object) -> str:
+    """A namespace an application may bind to (not the reserved system namespace)."""
+    cleaned = name(value, "namespace")
+    if cleaned == RESERVED_NAMESPACE:
+        raise InvalidArgument(f"namespace {RESERVED_NAMESPACE!r} is reserved for pgqueue itself")
+    return cleaned
+
+
+def worker(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument("worker must be a non-empty string")
+    cleaned = value.strip()
+    if len(cleaned) > MAX_WORKER_LEN:
+        raise InvalidArgument(f"worker must be at most {MAX_WORKER_LEN} characters")
+    return cleaned
+
+
+def duration(value: timedelta | None, what: str, minimum: timedelta | None = None) -> None:
+    """A positive duration (at least `minimum` when given), or None for "not given"."""
+    if value is None:
+        return
+    if not isinstance(value, timedelta):
+        raise InvalidArgument(f"{what} must be a duration")
+    if value <= timedelta(0):
+        raise InvalidArgument(f"{what} must be positive")
+    if minimum is not None and value < minimum:
+        raise InvalidArgument(f"{what} must be at least {minimum.total_seconds():g}s")
+    if value > MAX_DURATION:
+        raise InvalidArgument(f"{what} is too long (the maximum is about 292 years)")
+
+
+def integer(value: int | None, what: str, minimum: int = 0, maximum: int = INT32_MAX) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"{what} must be an integer")
+    if not minimum <= value <= maximum:
+        raise InvalidArgument(f"{what} must be between {minimum} and {maximum}, got {value}")
+
+
+def status(value: object) -> Status | None:
+    if value is None:
+        return None
+    try:
+        return Status(str(value).strip().lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in Status)
+        raise InvalidArgument(f"unknown status {value!r}: use one of {choices}") from None
+
+
+def paging(offset: int | None, limit: int | None) -> tuple[int, int]:
+    """(offset, limit) with defaults 0 and 100; limit is capped at 100."""
+    offset = 0 if offset is None else offset
+    limit = MAX_LIMIT if limit is None else limit
+    integer(offset, "offset", 0, MAX_OFFSET)
+    integer(limit, "limit", 0, MAX_OFFSET)
+    return offset, min(limit, MAX_LIMIT)
+
+
+def payload(value: Any, what: str = "payload") -> str:
+    """JSON text of a payload or result (any JSON value; None is JSON null)."""
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+def aware(value: datetime | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidArgument(f"{what} must be a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidArgument(f"{what} must carry a time zone (e.g. UTC)")
+    return value.astimezone(UTC)
+
+
+def delayed_at(value: datetime | None) -> datetime | None:
+    """A delay that is not in the past (beyond clock skew)."""
+    value = aware(value, "delayed_at")
+    if value is not None and value < datetime.now(UTC) - CLOCK_SKEW:
+        raise InvalidArgument(f"delayed_at {value.isoformat()} is in the past")
+    return value
+
+
+def key(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument("key must be a non-empty string")
+    if len(value) > MAX_KEY_LEN:
+        raise InvalidArgument(f"key must be at most {MAX_KEY_LEN} characters")
+    return value

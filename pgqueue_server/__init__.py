@@ -1,0 +1,1 @@
+"""pgqueue_server: the Sanic REST + SSE API, Prometheus metrics and background maintenance."""
