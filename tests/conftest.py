@@ -140,7 +140,7 @@ def empty_dsn(admin_dsn: str) -> Iterator[str]:
 
 @pytest.fixture
 async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=20)
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
     try:
         yield pool
     finally:
