@@ -71,13 +71,95 @@ async def translated() -> AsyncIterator[None]:
         raise mapped from exc
 
 
+class Connections:
+    """Hands out pooled connections, keeping a few of them between operations.
+
+    asyncpg resets every connection it takes back (one more round trip per operation).
+    pgqueue never changes session state, so a connection that ended an operation cleanly
+    (no transaction open, no error) is kept for the next one for up to `linger` seconds,
+    and only then goes back to the pool: back-to-back operations cost one round trip each,
+    and `pool.close()` still finishes (it waits at most `linger` for these connections).
+    """
+
+    def __init__(self, pool: Any, *, keep: int = 8, linger: float = 0.05) -> None:
+        self.pool = pool
+        self.keep = keep
+        self.linger = linger
+        self._idle: list[tuple[Any, asyncio.TimerHandle]] = []
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    async def acquire(self, timeout: float) -> Any:
+        while self._idle:
+            conn, timer = self._idle.pop()
+            timer.cancel()
+            if not conn.is_closed():
+                return conn
+            self._release(conn)
+        try:
+            return await self.pool.acquire(timeout=timeout)
+        except TimeoutError:
+            raise Unavailable(f"no database connection became free within {timeout:g}s") from None
+
+    def give_back(self, conn: Any, clean: bool) -> None:
+        closing = getattr(self.pool, "is_closing", lambda: False)()
+        if (
+            not clean
+            or closing
+            or len(self._idle) >= self.keep
+            or conn.is_closed()
+            or conn.is_in_transaction()
+        ):
+            self._release(conn)
+            return
+        timer = asyncio.get_running_loop().call_later(self.linger, self._expire, conn)
+        self._idle.append((conn, timer))
+
+    def _expire(self, conn: Any) -> None:
+        for index, (idle, timer) in enumerate(self._idle):
+            if idle is conn:
+                del self._idle[index]
+                timer.cancel()
+                self._release(conn)
+                return
+
+    def _release(self, conn: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._release_now(conn))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_now(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
+
+    async def close(self) -> None:
+        """Give every kept connection back to the pool now."""
+        idle, self._idle = self._idle, []
+        for conn, timer in idle:
+            timer.cancel()
+            self._release(conn)
+        if self._releasing:
+            await asyncio.gather(*self._releasing, return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def connection(self, timeout: float) -> AsyncIterator[Any]:
+        """A connection within `timeout` seconds (else Unavailable), errors translated."""
+        async with translated():
+            conn = await self.acquire(timeout)
+            clean = False
+            try:
+                yield conn
+                clean = True
+            finally:
+                self.give_back(conn, clean)
+
+
 @contextlib.asynccontextmanager
 async def connection(pool: Any, timeout: float) -> AsyncIterator[Any]:
     """A pooled connection within `timeout` seconds (else Unavailable), errors translated."""
     async with translated():
         try:
             conn = await pool.acquire(timeout=timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Unavailable(f"no database connection became free within {timeout:g}s") from None
         try:
             yield conn

@@ -60,6 +60,7 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
             sql=self._sql,
             acquire_timeout=self._acquire_timeout,
             query_timeout=self._query_timeout,
+            connections=self._connections,
         )
 
     async def list_namespaces(self) -> list[str]:

@@ -31,6 +31,24 @@ STATUS_FILTER = f"""($3::text IS NULL
                                 OR (t.status IN {LIVE} AND t.dies_at <= now())))
         OR ($3 IN ('released', 'failed', 'cancelled') AND t.status = $3))"""
 
+# What releasing a retained task `t` of queue `q` sets, given a boolean SQL expression for
+# success: released; on failure cancelled (if a cancel was asked), retry after
+# retry_delay × 2^(attempt-1) plus up to 10 % jitter (never past dies_at, so a huge attempt
+# cannot overflow), or failed when no retries are left. Written as `{release_set(<ok>)}`.
+_RETRY = "(NOT ({ok}) AND NOT t.cancel_requested AND t.retries > 0)"
+RELEASE_SET = f"""status = CASE WHEN {{ok}} THEN 'released'
+                     WHEN t.cancel_requested THEN 'cancelled'
+                     WHEN t.retries > 0 THEN 'retry' ELSE 'failed' END,
+       retries = CASE WHEN {_RETRY} THEN t.retries - 1 ELSE t.retries END,
+       delayed_at = CASE WHEN {_RETRY} THEN least(t.dies_at, now() + make_interval(
+                        secs => least(1e10, extract(epoch FROM q.retry_delay)
+                                            * power(2, least(greatest(t.attempt - 1, 0), 60))
+                                            * (1 + random() * 0.1))))
+                         ELSE t.delayed_at END,
+       finished_at = CASE WHEN {_RETRY} THEN NULL ELSE now() END,
+       leased_until = NULL"""
+_RELEASE_RE = re.compile(r"\{release_set\(([^)]*)\)\}")
+
 
 def check_schema(schema: str) -> str:
     """A schema name we can safely put into SQL text (it never comes from a request)."""
@@ -49,6 +67,7 @@ def channel(schema: str) -> str:
 
 def render(text: str, schema: str) -> str:
     """Substitute the placeholders of a .sql text for a schema."""
+    text = _RELEASE_RE.sub(lambda m: RELEASE_SET.replace("{ok}", m.group(1)), text)
     return (
         text.replace("{task_columns}", TASK_COLUMNS)
         .replace("{status_filter}", STATUS_FILTER)

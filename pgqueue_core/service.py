@@ -49,7 +49,7 @@ class BackgroundLoop:
             return
         try:
             await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

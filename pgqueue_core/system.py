@@ -32,7 +32,11 @@ class System:
     a Manager, bound to one namespace, is."""
 
     def __init__(
-        self, pool: Any, schema: str = "pgqueue", *, acquire_timeout: float = 10.0,
+        self,
+        pool: Any,
+        schema: str = "pgqueue",
+        *,
+        acquire_timeout: float = 10.0,
         query_timeout: float | None = 60.0,
     ) -> None:
         self.pool = pool
@@ -54,8 +58,12 @@ class System:
             rows = await conn.fetch(self.sql["system_tables"], timeout=self.query_timeout)
         return [
             TableHealth(
-                r["relname"], r["n_live_tup"], r["n_dead_tup"], r["bytes"],
-                r["last_autovacuum"], r["autovacuum_count"],
+                r["relname"],
+                r["n_live_tup"],
+                r["n_dead_tup"],
+                r["bytes"],
+                r["last_autovacuum"],
+                r["autovacuum_count"],
             )
             for r in rows
         ]
@@ -70,6 +78,9 @@ class System:
 
     async def cleanup(self, batch: int = 5000) -> int:
         """Delete every terminal task whose queue ttl has passed since it ended."""
+        # Overdue tasks are terminal as read but still stored live: store their expiry
+        # first, or they would wait for the next run after an expiry pass.
+        await self.expire(batch)
         return await self._batched("system_cleanup", LOCK_CLEANUP, batch)
 
     async def _batched(self, query: str, lock: int, batch: int) -> int:

@@ -77,6 +77,13 @@ class TaskOps(ManagerBase):
         """Like create_task, and whether a new task was created (False: de-duplicated)."""
         queue = validate.name(queue, "queue")
         payload, delayed_at, priority, key = _check_task_meta(meta)
+        if key is None:  # one statement, no transaction: the common, fast case
+            row = await self._fetchrow(
+                "task_insert", self.namespace, queue, payload, delayed_at, priority, None
+            )
+            if row is None:
+                raise NotFound(f"queue {queue!r} not found")
+            return Task.from_record(row), True
         async with self._conn() as conn:
             for _ in range(10):
                 async with conn.transaction():
@@ -88,8 +95,6 @@ class TaskOps(ManagerBase):
                     )
                     if row is not None:
                         return Task.from_record(row), True
-                    if key is None:
-                        raise NotFound(f"queue {queue!r} not found")
                     row = await conn.fetchrow(
                         self._sql["task_get_by_key"], self.namespace, queue, key
                     )
@@ -134,8 +139,8 @@ class TaskOps(ManagerBase):
     ) -> list[int]:
         keys = [c[3] for c in checked]
         async with conn.transaction():
-            for key in {k for k in keys if k is not None}:
-                await self._expire_key(conn, queue, key)
+            for live_key in {k for k in keys if k is not None}:
+                await self._expire_key(conn, queue, live_key)
             rows = await conn.fetch(
                 self._sql["task_insert_many"], self.namespace, queue,
                 [c[0] for c in checked], [c[1] for c in checked],
@@ -277,15 +282,40 @@ class TaskOps(ManagerBase):
         """Release a batch of `worker`'s claims in one statement; returns the new status of
         each task released. Claims that are no longer the worker's (lease lapsed and the task
         was rescued, or it expired) are left alone and missing from the result."""
-        if not completions:
-            return {}
-        rows = await self._fetch(
-            "task_release_many", self.namespace, worker,
-            [c.id for c in completions], [c.attempt for c in completions],
+        return await self.release_encoded(
+            worker,
+            [c.id for c in completions],
+            [c.attempt for c in completions],
             [c.success for c in completions],
             [validate.payload(c.result, "result") for c in completions],
         )
+
+    async def release_encoded(
+        self,
+        worker: str,
+        ids: list[int],
+        attempts: list[int],
+        successes: list[bool],
+        results: list[str],
+    ) -> dict[int, Status]:
+        """`release_tasks` with the results already JSON-encoded (the Worker's fast path)."""
+        if not ids:
+            return {}
+        rows = await self._fetch(
+            "task_release_many", self.namespace, worker, ids, attempts, successes, results
+        )
         return {r["id"]: Status(r["status"]) for r in rows}
+
+    async def unclaim_tasks(self, worker: str, claims: Sequence[tuple[int, int]]) -> set[int]:
+        """Give back (id, attempt) claims that `worker` never started: the tasks wait again
+        and the claims do not count as attempts. Returns the ids given back."""
+        if not claims:
+            return set()
+        rows = await self._fetch(
+            "task_unclaim_many", self.namespace, worker,
+            [c[0] for c in claims], [c[1] for c in claims],
+        )
+        return {r["id"] for r in rows}
 
     # ---- leases -------------------------------------------------------------------
 

@@ -1,1 +1,467 @@
-class Worker: ...
+"""The Worker runtime: batched claims, bounded concurrency, batched completions, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .errors import NotFound, PgQueueError
+from .maintenance import Maintenance
+from .manager import Manager
+from .models import Task
+from .notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Task], Awaitable[Any] | Any]
+
+FAST_POLL = 0.5  # seconds between polls while notifications are not flowing
+RETRY_DB_AFTER = 1.0  # seconds to wait after a database error before trying again
+
+
+class _Stop(Exception):
+    """Why a handler was cancelled (carried in the failure result)."""
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one Worker since it started (read them from any task)."""
+
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    lost: int = 0
+    given_back: int = 0
+    flushes: int = 0
+    in_flight: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Done:
+    task: Task
+    success: bool
+    result: str  # JSON text
+
+
+class Worker:
+    """Runs handlers for the tasks of some queues until `stop()`.
+
+    `handlers` maps queue names to callables taking the Task; the return value is the success
+    result, an exception the failure result. Sync handlers run in a thread pool.
+
+    * at most `concurrency` handlers run at once; up to `prefetch` more tasks are claimed
+      ahead (default: as many as `concurrency`; use 0 for long tasks so that other workers
+      get them);
+    * wake-ups come from LISTEN/NOTIFY (one connection per process), a timer to the next
+      delayed task, and a poll every `poll_interval` seconds as a fallback (every 0.5 s while
+      the LISTEN connection is down, or always with `listen=False`, e.g. behind PgBouncer);
+    * results are written in batches (every `flush_interval` seconds or `flush_size`
+      results), each guarded by the claim's attempt so that a task is never completed twice;
+    * leases of held tasks are extended every `heartbeat_interval` seconds (default: a third
+      of the shortest lease of its queues); a task whose lease was lost is abandoned, and one
+      whose cancel was requested has its handler cancelled (it ends `cancelled`);
+    * `stop()` (or SIGTERM/SIGINT when `handle_signals`) claims nothing new, gives back the
+      tasks not started, waits up to `grace_period` seconds for running handlers (then
+      cancels them: a failed attempt), writes every result and returns.
+    * with `maintenance` the process also takes its turn at lease rescue, expiry and cleanup.
+    """
+
+    def __init__(
+        self,
+        manager: Manager,
+        name: str,
+        handlers: Mapping[str, Handler],
+        *,
+        concurrency: int = 16,
+        prefetch: int | None = None,
+        poll_interval: float = 5.0,
+        grace_period: float = 30.0,
+        listen: bool = True,
+        maintenance: bool = True,
+        handle_signals: bool = True,
+        flush_interval: float = 0.005,
+        flush_size: int = 500,
+        heartbeat_interval: float | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not handlers:
+            raise ValueError("a Worker needs at least one handler")
+        self.manager = manager
+        self.name = name
+        self.handlers = dict(handlers)
+        self.queues = sorted(self.handlers)
+        self.concurrency = concurrency
+        self.prefetch = concurrency if prefetch is None else max(0, prefetch)
+        self.poll_interval = poll_interval
+        self.grace_period = grace_period
+        self.listen = listen
+        self.maintenance = maintenance
+        self.handle_signals = handle_signals
+        self.flush_interval = flush_interval
+        self.flush_size = flush_size
+        self.heartbeat_interval = heartbeat_interval
+        self.stats = WorkerStats()
+
+        self._is_async = {q: _is_async(h) for q, h in self.handlers.items()}
+        self._executor: ThreadPoolExecutor | None = None
+        self._stopping = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._flush_now = asyncio.Event()
+        self._buffer: list[Task] = []  # claimed, not started (claim order)
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._reasons: dict[int, str] = {}  # why a running handler was cancelled
+        self._done: list[_Done] = []  # results not yet written
+        self._flushing: list[_Done] = []
+        self._notifier: Notifier | None = None
+        self._force = False
+        self._closing = False  # set once no handler runs any more: flush what is left, end
+        self.idle = asyncio.Event()  # set while the worker waits for work (for tests, probes)
+
+    # ---- public -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the worker to stop gracefully (a second call cancels running handlers)."""
+        if self._stopping.is_set():
+            self._force = True
+            for job in list(self._running.values()):
+                job.cancel()
+        self._stopping.set()
+        self._wake.set()
+        self._room.set()
+
+    @property
+    def held(self) -> int:
+        """Tasks claimed and not yet finished by a handler."""
+        return len(self._buffer) + len(self._running)
+
+    async def run(self) -> None:
+        """Work until `stop()`; returns after every result was written."""
+        for queue in self.queues:
+            await self.manager.get_queue(queue)  # NotFound early, not in the loop
+        heartbeat = self.heartbeat_interval or await self._default_heartbeat()
+        if any(not is_async for is_async in self._is_async.values()):
+            self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
+        maintenance = (
+            Maintenance(self.manager.pool, self.manager.schema) if self.maintenance else None
+        )
+        restore_signals = self._install_signals()
+        if self.listen:
+            self._notifier = Notifier.shared(self.manager.pool, self.manager.schema)
+            self._notifier.subscribe(self._on_notify)
+        if maintenance is not None:
+            maintenance.start()
+        flusher = asyncio.create_task(self._flush_loop(), name=f"{self.name}-flush")
+        beater = asyncio.create_task(self._heartbeat_loop(heartbeat), name=f"{self.name}-beat")
+        try:
+            await self._claim_loop()
+        finally:
+            await self._shutdown(flusher, beater)
+            if self._notifier is not None:
+                await self._notifier.unsubscribe(self._on_notify)
+            if maintenance is not None:
+                await maintenance.stop()
+            restore_signals()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+            self._stopped.set()
+
+    # ---- claiming -----------------------------------------------------------------------
+
+    def _on_notify(self, event: tuple[str, str] | None) -> None:
+        if event is None or (event[0] == self.manager.namespace and event[1] in self.handlers):
+            self._wake.set()
+
+    async def _claim_loop(self) -> None:
+        capacity = self.concurrency + self.prefetch
+        # Claim in batches: while work is held, wait until a quarter of the room is free.
+        threshold = max(1, capacity // 4)
+        while not self._stopping.is_set():
+            room = capacity - self.held
+            if room <= 0 or (self.held and room < threshold):
+                self._room.clear()
+                await self._room.wait()
+                continue
+            self._wake.clear()
+            try:
+                tasks = await self.manager.next_tasks(self.name, *self.queues, limit=room)
+            except (NotFound, PgQueueError) as exc:
+                log.warning(
+                    "%s: claim failed (%s); retrying in %.0fs", self.name, exc, RETRY_DB_AFTER
+                )
+                await self._sleep(RETRY_DB_AFTER)
+                continue
+            if tasks:
+                self.stats.claimed += len(tasks)
+                self._buffer.extend(tasks)
+                self._dispatch()
+            if len(tasks) == room:
+                continue  # probably more waiting: claim again as soon as there is room
+            await self._idle()
+
+    async def _idle(self) -> None:
+        """Wait for a notification, the next delayed task, a poll, or room after a full claim."""
+        if self._wake.is_set():
+            return
+        listening = self._notifier is not None and self._notifier.connected
+        timeout = self.poll_interval if listening else min(self.poll_interval, FAST_POLL)
+        try:
+            due = await self.manager.next_due(*self.queues)
+        except PgQueueError:
+            due = None
+        if due is not None:
+            timeout = min(timeout, max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001)
+        if timeout > 0 and not self._wake.is_set():
+            self.idle.set()
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+            finally:
+                self.idle.clear()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def _dispatch(self) -> None:
+        """Start buffered tasks while fewer than `concurrency` handlers run."""
+        while (
+            self._buffer and len(self._running) < self.concurrency and not self._stopping.is_set()
+        ):
+            task = self._buffer.pop(0)
+            job = asyncio.create_task(self._execute(task), name=f"{self.name}-task-{task.id}")
+            self._running[task.id] = job
+        self.stats.in_flight = len(self._running)
+
+    # ---- running ------------------------------------------------------------------------
+
+    async def _execute(self, task: Task) -> None:
+        success, result = True, None
+        try:
+            result = await self._call(task)
+        except asyncio.CancelledError:
+            reason = self._reasons.pop(task.id, "stopped")
+            if reason == "lost":
+                self.stats.lost += 1
+                return self._finished(task, None)
+            success = False
+            result = {
+                "error": "Cancelled" if reason == "cancel" else "WorkerStopped",
+                "message": "the task was cancelled"
+                if reason == "cancel"
+                else f"worker {self.name} stopped before the handler finished",
+            }
+        except Exception as exc:
+            success = False
+            result = {"error": type(exc).__name__, "message": str(exc)}
+        try:
+            encoded = json.dumps(result, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            success = False
+            encoded = json.dumps(
+                {"error": "ResultNotJSON", "message": f"the handler's result: {exc}"}
+            )
+        self._finished(task, _Done(task, success, encoded))
+
+    async def _call(self, task: Task) -> Any:
+        handler = self.handlers[task.queue]
+        if self._is_async[task.queue]:
+            outcome = handler(task)
+        else:
+            loop = asyncio.get_running_loop()
+            outcome = await loop.run_in_executor(self._executor, handler, task)
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        return outcome
+
+    def _finished(self, task: Task, done: _Done | None) -> None:
+        self._running.pop(task.id, None)
+        if done is not None:
+            self._done.append(done)
+            if len(self._done) >= self.flush_size or len(self._done) == 1:
+                self._flush_now.set()
+        self._dispatch()
+        self._room.set()
+
+    # ---- writing results ----------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        """Write results in batches until the worker is closing and nothing is left."""
+        while True:
+            await self._flush_now.wait()
+            self._flush_now.clear()
+            if not self._closing and len(self._done) < self.flush_size:
+                await asyncio.sleep(self.flush_interval)  # gather a batch
+            while self._done:
+                if not await self._flush():
+                    await asyncio.sleep(RETRY_DB_AFTER)
+            if self._closing:
+                return
+
+    async def _flush(self) -> bool:
+        """Write the pending results; False (results kept) when the database failed."""
+        batch, self._done = self._done[: self.flush_size * 4], self._done[self.flush_size * 4 :]
+        self._flushing = batch
+        try:
+            statuses = await self.manager.release_encoded(
+                self.name,
+                [d.task.id for d in batch],
+                [d.task.attempt for d in batch],
+                [d.success for d in batch],
+                [d.result for d in batch],
+            )
+        except PgQueueError as exc:
+            log.warning(
+                "%s: writing %d result(s) failed (%s); will retry", self.name, len(batch), exc
+            )
+            self._done[:0] = batch
+            return False
+        except BaseException:
+            self._done[:0] = batch  # cancelled: keep them (writing twice is harmless)
+            raise
+        finally:
+            self._flushing = []
+        self.stats.flushes += 1
+        for done in batch:
+            status = statuses.get(done.task.id)
+            if status is None:
+                self.stats.lost += 1
+                log.warning(
+                    "%s: task %d was no longer ours when its result was written (lease lapsed "
+                    "or it expired); result dropped",
+                    self.name,
+                    done.task.id,
+                )
+            elif status == "released":
+                self.stats.succeeded += 1
+            elif status == "cancelled":
+                self.stats.cancelled += 1
+            else:
+                self.stats.failed += 1
+        return True
+
+    # ---- leases -------------------------------------------------------------------------
+
+    async def _default_heartbeat(self) -> float:
+        leases = [(await self.manager.get_queue(q)).lease for q in self.queues]
+        return max(0.2, min(leases, default=timedelta(minutes=5)).total_seconds() / 3)
+
+    async def _heartbeat_loop(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            held = {t.id: t for t in self._buffer}
+            held.update({d.task.id: d.task for d in self._done + self._flushing})
+            running = dict(self._running)
+            ids = list(held) + [i for i in running if i not in held]
+            if not ids:
+                continue
+            try:
+                leases = await self.manager.extend_leases(ids, worker=self.name)
+            except PgQueueError as exc:
+                log.warning("%s: heartbeat failed (%s)", self.name, exc)
+                continue
+            for task_id, job in running.items():
+                lease = leases.get(task_id)
+                if job.done() or task_id not in self._running:
+                    continue
+                if lease is None:
+                    log.warning("%s: lost the lease of task %d; abandoning it", self.name, task_id)
+                    self._cancel(task_id, "lost")
+                elif lease.cancel_requested:
+                    self._cancel(task_id, "cancel")
+            lost_buffered = [t for t in self._buffer if t.id not in leases]
+            for task in lost_buffered:
+                self._buffer.remove(task)
+                self.stats.lost += 1
+            if lost_buffered:
+                self._room.set()
+
+    def _cancel(self, task_id: int, reason: str) -> None:
+        job = self._running.get(task_id)
+        if job is not None and not job.done():
+            self._reasons[task_id] = reason
+            job.cancel()
+
+    # ---- stopping -----------------------------------------------------------------------
+
+    async def _shutdown(self, flusher: asyncio.Task[None], beater: asyncio.Task[None]) -> None:
+        self._stopping.set()
+        unstarted, self._buffer = self._buffer, []
+        if unstarted:
+            try:
+                given = await self.manager.unclaim_tasks(
+                    self.name, [(t.id, t.attempt) for t in unstarted]
+                )
+                self.stats.given_back += len(given)
+            except PgQueueError as exc:
+                log.warning(
+                    "%s: could not give back %d unstarted task(s) (%s); their leases will "
+                    "lapse and they will run again",
+                    self.name,
+                    len(unstarted),
+                    exc,
+                )
+        if self._running:
+            _, pending = await asyncio.wait(list(self._running.values()), timeout=self.grace_period)
+            for job in pending:
+                job.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        # Write the last results (heartbeats go on meanwhile), then stop both loops.
+        self._closing = True
+        self._flush_now.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(flusher), max(self.grace_period, 5.0))
+        except TimeoutError:
+            log.error(
+                "%s: %d result(s) could not be written; those tasks will run again after their "
+                "leases lapse",
+                self.name,
+                len(self._done),
+            )
+        for loop_task in (flusher, beater):
+            loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop_task
+
+    def _install_signals(self) -> Callable[[], None]:
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            try:
+                loop.add_signal_handler(sig, self.stop)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            installed.append((sig, previous))
+
+        def restore() -> None:
+            for sig, previous in installed:
+                loop.remove_signal_handler(sig)
+                with contextlib.suppress(TypeError, ValueError):
+                    signal.signal(sig, previous)
+
+        return restore
+
+
+def _is_async(handler: Handler) -> bool:
+    if inspect.iscoroutinefunction(handler):
+        return True
+    call = getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
+    return call is not None and inspect.iscoroutinefunction(call)

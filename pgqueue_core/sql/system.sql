@@ -2,16 +2,28 @@
 -- until nothing is left, so no busy queue can outgrow it.
 
 -- name: system_expire :one
--- Store the expired status of up to $1 overdue tasks; returns how many.
+-- Store the expired status of up to $1 overdue tasks; returns how many. Waiting tasks come
+-- from task_dies_idx, retained ones per queue from task_queue_idx (few: workers hold them).
 WITH overdue AS (
-    SELECT id FROM {schema}.task
-     WHERE status IN ('new', 'retry', 'retained') AND dies_at <= now()
+    (SELECT t.id FROM {schema}.task t
+      WHERE t.status IN ('new', 'retry') AND t.dies_at <= now()
+      LIMIT $1)
+    UNION ALL
+    (SELECT r.id FROM {schema}.queue q CROSS JOIN LATERAL (
+        SELECT t.id FROM {schema}.task t
+         WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'retained'
+           AND t.dies_at <= now()) AS r
+      LIMIT $1)
+), locked AS (
+    SELECT t.id FROM {schema}.task t
+     WHERE t.id IN (SELECT id FROM overdue)
+       AND t.status IN ('new', 'retry', 'retained') AND t.dies_at <= now()
      LIMIT $1
        FOR UPDATE SKIP LOCKED
 ), done AS (
     UPDATE {schema}.task AS t
        SET status = 'expired', finished_at = t.dies_at, leased_until = NULL
-      FROM overdue WHERE t.id = overdue.id
+      FROM locked WHERE t.id = locked.id
     RETURNING 1
 )
 SELECT count(*) FROM done;
@@ -20,40 +32,42 @@ SELECT count(*) FROM done;
 -- Tasks whose lease lapsed (worker died or hung): a failed attempt, so retry with backoff,
 -- failed when no retries are left, cancelled when a cancel was asked. Up to $1; returns count.
 WITH lapsed AS (
-    SELECT id FROM {schema}.task
-     WHERE status = 'retained' AND leased_until < now() AND dies_at > now()
+    SELECT t.id FROM {schema}.task t
+     WHERE t.id IN (
+           SELECT r.id FROM {schema}.queue q CROSS JOIN LATERAL (
+               SELECT t2.id FROM {schema}.task t2
+                WHERE t2.namespace = q.namespace AND t2.queue = q.queue
+                  AND t2.status = 'retained' AND t2.leased_until < now()
+                  AND t2.dies_at > now()) AS r)
+       AND t.status = 'retained' AND t.leased_until < now() AND t.dies_at > now()
      LIMIT $1
        FOR UPDATE SKIP LOCKED
 ), done AS (
     UPDATE {schema}.task AS t
-       SET status = o.status, retries = o.retries, delayed_at = o.delayed_at,
-           finished_at = o.finished_at, leased_until = NULL,
+       SET {release_set(false)},
            result = jsonb_build_object(
                'error', 'LeaseExpired',
                'message', 'the lease of worker ' || coalesce(t.worker, '?') || ' lapsed at '
                           || to_char(t.leased_until AT TIME ZONE 'UTC',
                                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
                'worker', t.worker, 'attempt', t.attempt)
-      FROM lapsed
-      JOIN {schema}.task AS cur ON cur.id = lapsed.id
-      JOIN {schema}.queue q ON q.namespace = cur.namespace AND q.queue = cur.queue
-     CROSS JOIN LATERAL {schema}.release_outcome(false, cur.cancel_requested, cur.retries,
-           cur.attempt, q.retry_delay, cur.delayed_at, cur.dies_at) AS o
-     WHERE t.id = lapsed.id
+      FROM lapsed, {schema}.queue q
+     WHERE t.id = lapsed.id AND q.namespace = t.namespace AND q.queue = t.queue
     RETURNING 1
 )
 SELECT count(*) FROM done;
 
 -- name: system_cleanup :one
--- Delete up to $1 terminal tasks (per queue) whose queue ttl has passed since they ended.
+-- Delete up to $1 terminal tasks whose queue ttl has passed since they ended, oldest first
+-- (task_finished_idx, bounded by the shortest ttl; each task checked against its own).
 WITH old AS (
-    SELECT t.id FROM {schema}.queue q CROSS JOIN LATERAL (
-        SELECT t.id FROM {schema}.task t
-         WHERE t.namespace = q.namespace AND t.queue = q.queue
-           AND t.status IN ('released', 'failed', 'expired', 'cancelled')
-           AND t.finished_at <= now() - q.ttl
-         LIMIT $1
-    ) AS t
+    SELECT t.id FROM {schema}.task t
+      JOIN {schema}.queue q ON q.namespace = t.namespace AND q.queue = t.queue
+     WHERE t.status IN ('released', 'failed', 'expired', 'cancelled')
+       AND t.finished_at <= now() - (SELECT min(ttl) FROM {schema}.queue)
+       AND t.finished_at <= now() - q.ttl
+     ORDER BY t.finished_at
+     LIMIT $1
 ), gone AS (
     DELETE FROM {schema}.task WHERE id IN (SELECT id FROM old) RETURNING 1
 )

@@ -96,32 +96,40 @@ SELECT min(coalesce(t.delayed_at, now())) FROM {schema}.task t
 -- (retry_delay × 2^(attempt-1), up to 10 % jitter) or failed; a task whose cancel was
 -- requested ends cancelled on failure. $5 (worker) and $6 (attempt) guard when given.
 UPDATE {schema}.task AS t
-   SET status = o.status, result = $4::jsonb, retries = o.retries,
-       delayed_at = o.delayed_at, finished_at = o.finished_at, leased_until = NULL
-  FROM {schema}.task AS cur
-  JOIN {schema}.queue q ON q.namespace = cur.namespace AND q.queue = cur.queue
- CROSS JOIN LATERAL {schema}.release_outcome($3::boolean, cur.cancel_requested, cur.retries,
-           cur.attempt, q.retry_delay, cur.delayed_at, cur.dies_at) AS o
- WHERE t.id = cur.id AND cur.namespace = $1 AND cur.id = $2
-   AND cur.status = 'retained' AND cur.dies_at > now()
-   AND ($5::text IS NULL OR cur.worker = $5) AND ($6::integer IS NULL OR cur.attempt = $6)
+   SET {release_set($3::boolean)},
+       result = $4::jsonb
+  FROM {schema}.queue q
+ WHERE t.namespace = $1 AND t.id = $2 AND t.status = 'retained' AND t.dies_at > now()
+   AND ($5::text IS NULL OR t.worker = $5) AND ($6::integer IS NULL OR t.attempt = $6)
+   AND q.namespace = t.namespace AND q.queue = t.queue
 RETURNING {task_columns};
 
 -- name: task_release_many :many
 -- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
 -- new status of each task released (a task rescued or expired meanwhile is left alone).
+-- Rows are found by primary key (= ANY), whatever the statistics say.
 UPDATE {schema}.task AS t
-   SET status = o.status, result = r.result, retries = o.retries,
-       delayed_at = o.delayed_at, finished_at = o.finished_at, leased_until = NULL
+   SET {release_set(r.ok)},
+       result = r.result
   FROM unnest($3::bigint[], $4::integer[], $5::boolean[], $6::jsonb[])
-           AS r(id, attempt, ok, result)
-  JOIN {schema}.task AS cur ON cur.id = r.id
-  JOIN {schema}.queue q ON q.namespace = cur.namespace AND q.queue = cur.queue
- CROSS JOIN LATERAL {schema}.release_outcome(r.ok, cur.cancel_requested, cur.retries,
-           cur.attempt, q.retry_delay, cur.delayed_at, cur.dies_at) AS o
- WHERE t.id = cur.id AND cur.namespace = $1 AND cur.worker = $2 AND cur.attempt = r.attempt
-   AND cur.status = 'retained' AND cur.dies_at > now()
+           AS r(id, attempt, ok, result),
+       {schema}.queue q
+ WHERE t.id = ANY ($3::bigint[]) AND t.id = r.id AND t.namespace = $1 AND t.worker = $2 AND t.attempt = r.attempt
+   AND t.status = 'retained' AND t.dies_at > now()
+   AND q.namespace = t.namespace AND q.queue = t.queue
 RETURNING t.id, t.status;
+
+-- name: task_unclaim_many :many
+-- Give back claims that worker $2 never started (it is stopping): each task waits again as
+-- before the claim, and the claim does not count as an attempt.
+UPDATE {schema}.task AS t
+   SET status = CASE WHEN t.attempt <= 1 THEN 'new' ELSE 'retry' END,
+       attempt = t.attempt - 1, started_at = NULL, leased_until = NULL,
+       worker = CASE WHEN t.attempt <= 1 THEN NULL ELSE t.worker END
+  FROM unnest($3::bigint[], $4::integer[]) AS r(id, attempt)
+ WHERE t.id = r.id AND t.namespace = $1 AND t.worker = $2 AND t.attempt = r.attempt
+   AND t.status = 'retained'
+RETURNING t.id;
 
 -- name: task_extend_lease :many
 -- Heartbeat: push the lease of retained tasks to now + $4 (NULL: the queue's lease);

@@ -1,0 +1,116 @@
+"""One LISTEN connection per pool and process, fanning task notifications out to workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from . import queries
+
+log = logging.getLogger(__name__)
+
+# A subscriber gets (namespace, queue) for each notification, or None after a (re)connect,
+# when notifications may have been missed and everything is worth a look.
+Subscriber = Callable[[tuple[str, str] | None], None]
+
+PROBE_EVERY = 10.0  # seconds between liveness checks of the listening connection
+MAX_BACKOFF = 5.0
+
+
+class Notifier:
+    """Listens on the schema's task channel over one dedicated pooled connection, and
+    reconnects (with backoff) whenever that connection drops. `connected` tells whether
+    notifications are flowing; while it is False, subscribers should poll more often."""
+
+    _shared: dict[tuple[int, str], Notifier] = {}
+
+    def __init__(self, pool: Any, schema: str) -> None:
+        self._pool = pool
+        self._channel = queries.channel(schema)
+        self._subscribers: set[Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._users = 0
+        self.connected = False
+        self.reconnects = 0
+
+    @classmethod
+    def shared(cls, pool: Any, schema: str) -> Notifier:
+        """The process-wide notifier of a pool (created on first use)."""
+        key = (id(pool), queries.channel(schema))
+        notifier = cls._shared.get(key)
+        if notifier is None or notifier._pool is not pool:
+            notifier = cls._shared[key] = cls(pool, schema)
+        return notifier
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.add(subscriber)
+        self._users += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="pgqueue-notifier")
+
+    async def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        self._users -= 1
+        if self._users <= 0 and self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            self._shared.pop((id(self._pool), self._channel), None)
+
+    def _publish(self, event: tuple[str, str] | None) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("notification subscriber failed")
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        namespace, _, queue = payload.partition("/")
+        self._publish((namespace, queue))
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                conn = await self._pool.acquire()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notifier: cannot connect (%s); retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            lost = asyncio.Event()
+            try:
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(self._channel, self._on_notify)
+                self.connected = True
+                backoff = 0.1
+                self._publish(None)
+                await self._watch(conn, lost)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("notifier: connection lost (%s)", exc)
+            finally:
+                self.connected = False
+                with contextlib.suppress(Exception):
+                    if not conn.is_closed():
+                        await conn.remove_listener(self._channel, self._on_notify)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._pool.release(conn, timeout=2))
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _watch(self, conn: Any, lost: asyncio.Event) -> None:
+        """Return when the connection is gone (closed, or no answer to a probe)."""
+        while not lost.is_set() and not conn.is_closed():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(lost.wait(), PROBE_EVERY)
+                return
+            await conn.fetchval("SELECT 1", timeout=PROBE_EVERY)
