@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from fractions import Fraction
 
 from .errors import InvalidArgument
 
@@ -38,9 +39,7 @@ def from_ns(ns: int) -> timedelta:
 
 def to_ns(value: timedelta) -> int:
     """Integer nanoseconds of a timedelta, exact."""
-    return (
-        (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
-    ) * NS_PER_US
+    return ((value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds) * NS_PER_US
 
 
 def parse_duration(value: object, field: str = "duration") -> timedelta:
@@ -59,7 +58,7 @@ def parse_duration(value: object, field: str = "duration") -> timedelta:
         result = _parse_text(value.strip(), field)
     else:
         raise InvalidArgument(
-            f"{field}: expected nanoseconds or a string like \"90s\" or \"1h30m\", "
+            f'{field}: expected nanoseconds or a string like "90s" or "1h30m", '
             f"got {type(value).__name__}"
         )
     if abs(result) > MAX_DURATION:
@@ -90,15 +89,15 @@ def _parse_text(text: str, field: str) -> timedelta:
         )
         return sign * total
     position = 0
-    total_ns = 0.0
+    total_ns = Fraction(0)  # exact: "1.000001s" is 1 s and 1 µs, not a float just under it
     for match in _GO_PART.finditer(body):
         if match.start() != position:
             break
-        total_ns += float(match.group(1)) * _UNITS_NS[match.group(2)]
+        total_ns += Fraction(match.group(1)) * _UNITS_NS[match.group(2)]
         position = match.end()
     if position != len(body) or position == 0:
         raise InvalidArgument(
-            f"{field}: {text!r} is not a duration (use e.g. \"90s\", \"1h30m\", \"PT1H\" "
+            f'{field}: {text!r} is not a duration (use e.g. "90s", "1h30m", "PT1H" '
             "or integer nanoseconds)"
         )
     if total_ns > 2**63 - 1:
@@ -127,5 +126,5 @@ def format_duration(value: timedelta) -> str:
             ns %= size
     if ns:
         seconds = ns / 1_000_000_000
-        parts.append(f"{seconds:.3f}".rstrip("0").rstrip(".") + "s")
+        parts.append(f"{seconds:.6f}".rstrip("0").rstrip(".") + "s")  # exact to the µs
     return sign + "".join(parts)

@@ -91,7 +91,12 @@ class TaskOps(ManagerBase):
                         await self._expire_key(conn, queue, key)
                     row = await conn.fetchrow(
                         self._sql["task_insert"],
-                        self.namespace, queue, payload, delayed_at, priority, key,
+                        self.namespace,
+                        queue,
+                        payload,
+                        delayed_at,
+                        priority,
+                        key,
                     )
                     if row is not None:
                         return Task.from_record(row), True
@@ -126,8 +131,11 @@ class TaskOps(ManagerBase):
         async with self._conn() as conn:
             if plain:
                 rows = await conn.fetch(
-                    self._sql["task_insert_plain"], self.namespace, queue,
-                    [c[0] for c in checked], timeout=self._query_timeout,
+                    self._sql["task_insert_plain"],
+                    self.namespace,
+                    queue,
+                    [c[0] for c in checked],
+                    timeout=self._query_timeout,
                 )
                 if not rows:
                     raise NotFound(f"queue {queue!r} not found")
@@ -142,13 +150,18 @@ class TaskOps(ManagerBase):
             for live_key in {k for k in keys if k is not None}:
                 await self._expire_key(conn, queue, live_key)
             rows = await conn.fetch(
-                self._sql["task_insert_many"], self.namespace, queue,
-                [c[0] for c in checked], [c[1] for c in checked],
-                [c[2] for c in checked], keys,
+                self._sql["task_insert_many"],
+                self.namespace,
+                queue,
+                [c[0] for c in checked],
+                [c[1] for c in checked],
+                [c[2] for c in checked],
+                keys,
             )
-            if not rows and await conn.fetchrow(
-                self._sql["queue_get"], self.namespace, queue
-            ) is None:
+            if (
+                not rows
+                and await conn.fetchrow(self._sql["queue_get"], self.namespace, queue) is None
+            ):
                 raise NotFound(f"queue {queue!r} not found")
             inserted = [r["id"] for r in rows]
             if len(inserted) == len(checked):
@@ -156,7 +169,9 @@ class TaskOps(ManagerBase):
             live = {
                 r["key"]: r["id"]
                 for r in await conn.fetch(
-                    self._sql["task_get_live_keys"], self.namespace, queue,
+                    self._sql["task_get_live_keys"],
+                    self.namespace,
+                    queue,
                     [k for k in keys if k is not None],
                 )
             }
@@ -225,7 +240,11 @@ class TaskOps(ManagerBase):
         validate.integer(limit, "limit", 1, MAX_BATCH)
         async with self._conn() as conn:
             rows = await conn.fetch(
-                self._sql["task_claim"], self.namespace, names, worker, limit,
+                self._sql["task_claim"],
+                self.namespace,
+                names,
+                worker,
+                limit,
                 timeout=self._query_timeout,
             )
             if not rows and names is not None:
@@ -263,8 +282,13 @@ class TaskOps(ManagerBase):
             raise InvalidArgument("success must be a boolean")
         result_json = validate.payload(result, "result")
         row = await self._fetchrow(
-            "task_release", self.namespace, task_id, success, result_json,
-            None if worker is None else validate.worker(worker), attempt,
+            "task_release",
+            self.namespace,
+            task_id,
+            success,
+            result_json,
+            None if worker is None else validate.worker(worker),
+            attempt,
         )
         if row is None:
             raise await self._not_retained(task_id)
@@ -283,7 +307,7 @@ class TaskOps(ManagerBase):
         each task released. Claims that are no longer the worker's (lease lapsed and the task
         was rescued, or it expired) are left alone and missing from the result."""
         return await self.release_encoded(
-            worker,
+            validate.worker(worker),
             [c.id for c in completions],
             [c.attempt for c in completions],
             [c.success for c in completions],
@@ -312,8 +336,11 @@ class TaskOps(ManagerBase):
         if not claims:
             return set()
         rows = await self._fetch(
-            "task_unclaim_many", self.namespace, worker,
-            [c[0] for c in claims], [c[1] for c in claims],
+            "task_unclaim_many",
+            self.namespace,
+            worker,
+            [c[0] for c in claims],
+            [c[1] for c in claims],
         )
         return {r["id"] for r in rows}
 
@@ -339,12 +366,13 @@ class TaskOps(ManagerBase):
         if not ids:
             return {}
         rows = await self._fetch(
-            "task_extend_lease", self.namespace, ids,
-            None if worker is None else validate.worker(worker), lease,
+            "task_extend_lease",
+            self.namespace,
+            ids,
+            None if worker is None else validate.worker(worker),
+            lease,
         )
-        return {
-            r["id"]: Lease(r["id"], r["leased_until"], r["cancel_requested"]) for r in rows
-        }
+        return {r["id"]: Lease(r["id"], r["leased_until"], r["cancel_requested"]) for r in rows}
 
     # ---- cancel / requeue ---------------------------------------------------------
 

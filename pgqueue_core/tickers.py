@@ -63,7 +63,12 @@ class TickerOps(ManagerBase):
                 self._sql["ticker_insert"], self.namespace, name, interval, payload
             )
             if row is None:
-                raise Conflict(f"ticker {name!r} already exists")
+                # Created by someone else since we looked: an upsert updates it instead.
+                if must_be_new:
+                    raise Conflict(f"ticker {name!r} already exists")
+                row = await conn.fetchrow(
+                    self._sql["ticker_update"], self.namespace, name, None, interval, payload
+                )
         return Ticker.from_record(row)
 
     async def get_ticker(self, name: str) -> Ticker:
@@ -87,8 +92,12 @@ class TickerOps(ManagerBase):
         name = validate.name(name, "ticker")
         rename, interval, payload = _check_meta(meta)
         row = await self._fetchrow(
-            "ticker_update", self.namespace, name,
-            rename if rename != name else None, interval, payload,
+            "ticker_update",
+            self.namespace,
+            name,
+            rename if rename != name else None,
+            interval,
+            payload,
         )
         if row is None:
             raise NotFound(f"ticker {name!r} not found")

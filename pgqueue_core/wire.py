@@ -224,8 +224,12 @@ def _json_type(value: object) -> str:
     if value is None:
         return "null"
     return {
-        bool: "a boolean", int: "a number", float: "a number", str: "a string",
-        list: "an array", dict: "an object",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
     }.get(type(value), type(value).__name__)
 
 
@@ -322,5 +326,5 @@ def decode_ticker_meta(body: object) -> TickerMeta:
     return TickerMeta(
         ticker=_str(obj, "ticker"),
         interval=_dur(obj, "interval"),
-        payload=obj["payload"] if "payload" in obj else MISSING,
+        payload=obj.get("payload", MISSING),
     )

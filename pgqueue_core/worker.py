@@ -44,7 +44,6 @@ class WorkerStats:
     lost: int = 0
     given_back: int = 0
     flushes: int = 0
-    in_flight: int = 0
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -129,6 +128,7 @@ class Worker:
         self._flushing: list[_Done] = []
         self._notifier: Notifier | None = None
         self._force = False
+        self._backoff = 0.0  # seconds to wait after a claim that found nothing
         self._closing = False  # set once no handler runs any more: flush what is left, end
         self.idle = asyncio.Event()  # set while the worker waits for work (for tests, probes)
 
@@ -143,6 +143,11 @@ class Worker:
         self._stopping.set()
         self._wake.set()
         self._room.set()
+
+    @property
+    def in_flight(self) -> int:
+        """Handlers running right now."""
+        return len(self._running)
 
     @property
     def held(self) -> int:
@@ -209,6 +214,11 @@ class Worker:
                 self.stats.claimed += len(tasks)
                 self._buffer.extend(tasks)
                 self._dispatch()
+                self._backoff = 0.0
+            else:
+                # Tasks may be due yet not claimable (a concurrency-limited queue is full,
+                # rows locked by another claimer): back off instead of spinning.
+                self._backoff = min(max(self._backoff * 2, 0.005), 1.0)
             if len(tasks) == room:
                 continue  # probably more waiting: claim again as soon as there is room
             await self._idle()
@@ -224,7 +234,8 @@ class Worker:
         except PgQueueError:
             due = None
         if due is not None:
-            timeout = min(timeout, max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001)
+            until_due = max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001
+            timeout = min(timeout, max(until_due, self._backoff))
         if timeout > 0 and not self._wake.is_set():
             self.idle.set()
             try:
@@ -245,7 +256,6 @@ class Worker:
             task = self._buffer.pop(0)
             job = asyncio.create_task(self._execute(task), name=f"{self.name}-task-{task.id}")
             self._running[task.id] = job
-        self.stats.in_flight = len(self._running)
 
     # ---- running ------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ def with_database(dsn: str, database: str) -> str:
 async def _answers(dsn: str) -> bool:
     try:
         conn = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     try:
         await conn.fetchval("SELECT 1")

@@ -131,7 +131,7 @@ BEGIN
           AND (p_queues IS NULL OR q.queue = ANY (p_queues))
           AND q.concurrency IS NOT NULL AND NOT q.paused
         ORDER BY q.queue
-        FOR UPDATE
+        FOR NO KEY UPDATE  -- serialises claimers, not inserts
     ) AS l;
     IF limited IS NOT NULL THEN
         SELECT array_agg(greatest(q.concurrency - (

@@ -1,0 +1,172 @@
+"""`make bench`: pgqueue's drain against the raw-SQL limit, on the same database, in one run.
+
+The raw-SQL limit is the least work any PostgreSQL queue must do per task: a minimal table
+(id, payload, status) with one partial index, claimed 100 rows per `UPDATE … WHERE id IN
+(SELECT … FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING` and completed 100 rows per
+`UPDATE … WHERE id = ANY(…)`, each its own transaction, by `--loops` concurrent loops.
+pgqueue runs its Worker (no-op async handler, `--concurrency`) on the same number of tasks.
+Rounds alternate so that drift hits both alike; the result is the median ratio.
+
+    python bench/drain_vs_raw.py --dsn postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
+
+RAW_DDL = """
+CREATE TABLE raw_task (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                       payload jsonb NOT NULL, status text NOT NULL DEFAULT 'new');
+CREATE INDEX raw_task_new ON raw_task (id) WHERE status = 'new';
+"""
+RAW_CLAIM = """UPDATE raw_task SET status = 'running'
+ WHERE id IN (SELECT id FROM raw_task WHERE status = 'new' ORDER BY id LIMIT $1
+              FOR UPDATE SKIP LOCKED)
+RETURNING id, payload"""
+RAW_DONE = "UPDATE raw_task SET status = 'done' WHERE id = ANY ($1::bigint[])"
+
+
+def with_database(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
+
+
+async def fresh_database(dsn: str) -> str:
+    name = f"pgq_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_database(dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+async def settle(pool: asyncpg.Pool) -> None:
+    await pool.execute("VACUUM ANALYZE")
+    await pool.execute("CHECKPOINT")
+
+
+async def raw_round(dsn: str, n: int, loops: int, batch: int) -> float:
+    pool = await asyncpg.create_pool(dsn, min_size=loops, max_size=loops + 1)
+    try:
+        await pool.execute("DROP TABLE IF EXISTS raw_task")
+        await pool.execute(RAW_DDL)
+        payloads = [json.dumps({"i": i}) for i in range(n)]
+        await pool.execute("INSERT INTO raw_task (payload) SELECT unnest($1::jsonb[])", payloads)
+        await settle(pool)
+        handled = 0
+
+        async def loop() -> None:
+            nonlocal handled
+            async with pool.acquire() as conn:
+                while True:
+                    rows = await conn.fetch(RAW_CLAIM, batch)
+                    if not rows:
+                        return
+                    for row in rows:
+                        json.loads(row["payload"])  # what any queue does with a payload
+                    await conn.execute(RAW_DONE, [r["id"] for r in rows])
+                    handled += len(rows)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(loop() for _ in range(loops)))
+        elapsed = time.perf_counter() - started
+        assert handled == n, (handled, n)
+        return n / elapsed
+    finally:
+        await pool.close()
+
+
+async def pgqueue_round(dsn: str, n: int, concurrency: int) -> float:
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=concurrency + 8)
+    try:
+        await pool.execute("DROP SCHEMA IF EXISTS pgqueue CASCADE")
+        manager = await Manager.new(pool, "bench")
+        await manager.register_queue(
+            QueueMeta(queue="bench", retries=0, retry_delay=timedelta(seconds=1))
+        )
+        for start in range(0, n, 1000):
+            await manager.create_tasks(
+                "bench", [TaskMeta(payload={"i": i}) for i in range(start, min(n, start + 1000))]
+            )
+        await settle(pool)
+        seen = 0
+        all_seen = asyncio.Event()
+
+        async def handle(task: Task) -> None:
+            nonlocal seen
+            seen += 1
+            if seen == n:
+                all_seen.set()
+
+        worker = Worker(
+            manager, "bench", {"bench": handle}, concurrency=concurrency, handle_signals=False
+        )
+        started = time.perf_counter()
+        run = asyncio.create_task(worker.run())
+        await all_seen.wait()
+        # Timed until the database shows every task released (results are written in batches).
+        while (await manager.list_tasks("bench", "released", limit=1))[0] < n:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+        elapsed = time.perf_counter() - started
+        worker.stop()
+        await run
+        return n / elapsed
+    finally:
+        await pool.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--jobs", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--loops", type=int, default=2, help="concurrent raw-SQL loops")
+    parser.add_argument("--batch", type=int, default=100, help="raw-SQL rows per statement")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    name = await fresh_database(args.dsn)
+    dsn = with_database(args.dsn, name)
+    raw: list[float] = []
+    ours: list[float] = []
+    try:
+        for index in range(args.repeat):
+            order = [("raw", raw), ("pgqueue", ours)]
+            for label, results in order if index % 2 == 0 else order[::-1]:
+                if label == "raw":
+                    rate = await raw_round(dsn, args.jobs, args.loops, args.batch)
+                else:
+                    rate = await pgqueue_round(dsn, args.jobs, args.concurrency)
+                results.append(rate)
+                print(f"round {index + 1}: {label:8s} {rate:10,.0f} tasks/s", flush=True)
+    finally:
+        await drop_database(args.dsn, name)
+    ratios = [o / r for o, r in zip(ours, raw, strict=True)]
+    print(
+        f"\nraw SQL limit  median {statistics.median(raw):10,.0f} tasks/s"
+        f"\npgqueue drain  median {statistics.median(ours):10,.0f} tasks/s"
+        f"\npgqueue / raw  median {statistics.median(ratios):.2f}x "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
