@@ -1,0 +1,314 @@
+"""Typed async client of the pgqueue REST API: returns the core models, raises core errors.
+
+    async with Client("http://localhost:8080/api", namespace="myapp") as client:
+        queue = await client.create_queue(QueueMeta(queue="emails", retries=5))
+        task = await client.create_task("emails", TaskMeta(payload={"to": "a@b.c"}))
+        async for ticker in client.ticker_stream():
+            ...
+
+Every method raises a `pgqueue_core.errors.PgQueueError`: the class the server's error
+response names (`NotFound`, `Conflict`, `InvalidArgument`, `Unauthorized`, `Unavailable`…),
+`ConnectionFailed` (an `Unavailable`) when the server cannot be reached, `ProtocolError`
+when something other than a pgqueue server answered.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from pgqueue_core import wire
+from pgqueue_core.durations import to_ns
+from pgqueue_core.errors import InvalidArgument
+from pgqueue_core.models import (
+    MISSING,
+    Queue,
+    QueueMeta,
+    QueueSummary,
+    Status,
+    Task,
+    TaskMeta,
+    Ticker,
+    TickerMeta,
+)
+
+from .config import DEFAULT_URL
+from .errors import ConnectionFailed, ProtocolError
+from .stream import StateHook, TickerStream
+from .transport import JSONHook, Page, Params, Transport, check_url, decoded
+
+__all__ = [
+    "DEFAULT_URL",
+    "Client",
+    "ConnectionFailed",
+    "Page",
+    "ProtocolError",
+    "TickerStream",
+    "check_url",
+]
+
+
+def _queue_body(meta: QueueMeta) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if meta.queue is not None:
+        body["queue"] = meta.queue
+    for field in ("ttl", "retry_delay", "lease"):
+        value = getattr(meta, field)
+        if value is not None:
+            body[field] = to_ns(value)
+    for field in ("retries", "concurrency", "paused"):
+        value = getattr(meta, field)
+        if value is not None:
+            body[field] = value
+    return body
+
+
+def _ticker_body(meta: TickerMeta) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if meta.ticker is not None:
+        body["ticker"] = meta.ticker
+    if meta.interval is not None:
+        body["interval"] = to_ns(meta.interval)
+    if meta.payload is not MISSING:
+        body["payload"] = meta.payload
+    return body
+
+
+def _task_body(queue: str, meta: TaskMeta) -> dict[str, Any]:
+    if meta.payload is MISSING:
+        raise InvalidArgument("payload is required (use None for a JSON null payload)")
+    body: dict[str, Any] = {"queue": queue, "payload": meta.payload}
+    if meta.delayed_at is not None:
+        body["delayed_at"] = wire.format_time(meta.delayed_at)
+    if meta.priority:
+        body["priority"] = meta.priority
+    if meta.key is not None:
+        body["key"] = meta.key
+    return body
+
+
+def _q(name: str) -> str:
+    return f"/queue/{quote(name, safe='')}"
+
+
+def _t(task_id: int) -> str:
+    return f"/task/{int(task_id)}"
+
+
+def _k(name: str) -> str:
+    return f"/ticker/{quote(name, safe='')}"
+
+
+class Client(Transport):
+    """The pgqueue API of one server and namespace (None: the server's default namespace).
+
+    Methods mirror `pgqueue_core.Manager`. `on_json` is called with every successful
+    response document and stream event as parsed from the wire (the CLI's `--json` prints
+    it). Use as `async with`, or call `close()`; a session passed in is left open.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        namespace: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        session: aiohttp.ClientSession | None = None,
+        on_json: JSONHook | None = None,
+    ) -> None:
+        super().__init__(
+            url, namespace=namespace, token=token, timeout=timeout, session=session,
+            on_json=on_json,
+        )  # fmt: skip
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def with_namespace(self, namespace: str | None) -> Client:
+        """A client of another namespace sharing this one's connections (and `close`)."""
+        other = Client(self.url, namespace=namespace, token=self.token, timeout=self.timeout)
+        other.on_json = self.on_json
+        other._holder = self._holder
+        return other
+
+    # ---- server -------------------------------------------------------------------
+
+    async def list_namespaces(self) -> list[str]:
+        """Every namespace that owns a queue or a ticker, sorted."""
+        return (await self.page(str, "/namespace")).items
+
+    async def health(self) -> Any:
+        """The server's health document (raises Unavailable when its database is down)."""
+        return await self.call("GET", "/health")
+
+    async def metrics(self) -> str:
+        """The Prometheus metrics text."""
+        return str((await self.request("GET", "/metrics", text=True))[1])
+
+    async def openapi(self) -> Any:
+        """The OpenAPI document of the API."""
+        return await self.call("GET", "/openapi.json")
+
+    # ---- queues -------------------------------------------------------------------
+
+    async def list_queues(self, offset: int = 0, limit: int | None = None) -> Page[Queue]:
+        return await self.page(wire.decode_queue, "/queue", self.paging(offset, limit))
+
+    async def get_queue(self, name: str) -> Queue:
+        return await self.one(wire.decode_queue, "GET", _q(name))
+
+    async def create_queue(self, meta: QueueMeta) -> Queue:
+        """Create a queue (Conflict if it exists); fields not given get the defaults."""
+        if not meta.queue:
+            raise InvalidArgument("the queue name is required")
+        return await self.one(wire.decode_queue, "POST", "/queue", body=_queue_body(meta))
+
+    async def update_queue(self, name: str, meta: QueueMeta) -> Queue:
+        """Change the fields given; `meta.queue` renames, `concurrency=0` removes the limit."""
+        return await self.one(wire.decode_queue, "PATCH", _q(name), body=_queue_body(meta))
+
+    async def delete_queue(self, name: str) -> Queue:
+        """Delete a queue and its tasks; returns the deleted queue."""
+        return await self.one(wire.decode_queue, "DELETE", _q(name))
+
+    async def pause_queue(self, name: str) -> Queue:
+        """Stop handing out the queue's tasks (it still accepts new ones)."""
+        return await self.update_queue(name, QueueMeta(paused=True))
+
+    async def resume_queue(self, name: str) -> Queue:
+        return await self.update_queue(name, QueueMeta(paused=False))
+
+    async def requeue_tasks(self, queue: str, status: Status | str) -> int:
+        """Put every task of `queue` in `status` (failed, expired, cancelled) back to new
+        with fresh retries and TTL; returns how many."""
+        path = _q(queue) + "/requeue"
+        return await self.one(lambda d: int(d["count"]), "POST", path, body={"status": status})
+
+    async def queue_summaries(self) -> list[QueueSummary]:
+        """Every queue of the namespace with its task counts per status."""
+        return (await self.page(wire.decode_summary, "/stats")).items
+
+    # ---- tasks --------------------------------------------------------------------
+
+    async def list_tasks(
+        self,
+        queue: str | None = None,
+        status: Status | str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Page[Task]:
+        params = self.paging(offset, limit)
+        if queue is not None:
+            params.append(("queue", queue))
+        if status is not None:
+            params.append(("status", str(status)))
+        return await self.page(wire.decode_task, "/task", params)
+
+    async def get_task(self, task_id: int) -> Task:
+        return await self.one(wire.decode_task, "GET", _t(task_id))
+
+    async def create_task(self, queue: str, meta: TaskMeta) -> Task:
+        """Create a task (NotFound for an unknown queue); with a live `key`, that task."""
+        return (await self.create_task_or_get(queue, meta))[0]
+
+    async def create_task_or_get(self, queue: str, meta: TaskMeta) -> tuple[Task, bool]:
+        """Like create_task, and whether a new task was created (False: de-duplicated)."""
+        status, doc = await self.request("POST", "/task", body=_task_body(queue, meta))
+        return decoded(wire.decode_task, doc, self.url + "/task"), status == 201
+
+    async def next_task(self, worker: str, *queues: str) -> Task | None:
+        """Retain the oldest eligible task of `queues` (any queue when none is named);
+        None when no task is ready."""
+        params: Params = [("worker", worker)]
+        path = "/task"
+        if len(queues) == 1:
+            path = f"/task/{quote(queues[0], safe='')}"  # NotFound for an unknown queue
+        else:
+            params.extend(("queue", queue) for queue in queues)
+        doc = await self.call("PUT", path, params=params)
+        return None if doc is None else decoded(wire.decode_task, doc, self.url + path)
+
+    async def release_task(
+        self, task_id: int, success: bool = True, result: Any = None, *, worker: str | None = None
+    ) -> Task:
+        """Finish a retained task: success → released; failure → retry or failed.
+        With `worker`, only while that worker still holds it."""
+        body: dict[str, Any] = {"fail": not success, "result": result}
+        if worker is not None:
+            body["worker"] = worker
+        return await self.one(wire.decode_task, "PATCH", _t(task_id), body=body)
+
+    async def extend_lease(
+        self, task_id: int, lease: timedelta | None = None, *, worker: str | None = None
+    ) -> Task:
+        """Heartbeat: the retained task's lease runs to now + `lease` (default: the
+        queue's). The task tells whether a cancel was requested (`cancel_requested`)."""
+        body: dict[str, Any] = {"heartbeat": True}
+        if lease is not None:
+            body["lease"] = to_ns(lease)
+        if worker is not None:
+            body["worker"] = worker
+        return await self.one(wire.decode_task, "PATCH", _t(task_id), body=body)
+
+    async def cancel_task(self, task_id: int) -> Task:
+        """Cancel a waiting task now, or flag a retained one (Conflict when terminal)."""
+        return await self.one(wire.decode_task, "POST", _t(task_id) + "/cancel")
+
+    async def requeue_task(self, task_id: int) -> Task:
+        """Put a failed, expired or cancelled task back to new with fresh retries and TTL."""
+        return await self.one(wire.decode_task, "POST", _t(task_id) + "/requeue")
+
+    # ---- tickers ------------------------------------------------------------------
+
+    async def list_tickers(self, offset: int = 0, limit: int | None = None) -> Page[Ticker]:
+        return await self.page(wire.decode_ticker, "/ticker", self.paging(offset, limit))
+
+    async def get_ticker(self, name: str) -> Ticker:
+        return await self.one(wire.decode_ticker, "GET", _k(name))
+
+    async def create_ticker(self, meta: TickerMeta) -> Ticker:
+        """Create a ticker (Conflict if it exists); payload defaults to {}."""
+        if not meta.ticker:
+            raise InvalidArgument("the ticker name is required")
+        return await self.one(wire.decode_ticker, "POST", "/ticker", body=_ticker_body(meta))
+
+    async def update_ticker(self, name: str, meta: TickerMeta) -> Ticker:
+        """Change the fields given; `meta.ticker` renames."""
+        return await self.one(wire.decode_ticker, "PATCH", _k(name), body=_ticker_body(meta))
+
+    async def delete_ticker(self, name: str) -> Ticker:
+        return await self.one(wire.decode_ticker, "DELETE", _k(name))
+
+    def ticker_stream(
+        self,
+        *,
+        on_state: StateHook | None = None,
+        min_delay: float = 0.25,
+        max_delay: float = 5.0,
+        read_timeout: float = 35.0,
+        fail_fast: bool = False,
+    ) -> TickerStream:
+        """Matured tickers as they fire (each to one listener only), reconnecting after a
+        dropped connection: `min_delay` seconds, doubling up to `max_delay`. `on_state`
+        hears (connected, error) changes. With `fail_fast`, a failure to connect the first
+        time raises instead of retrying."""
+        return TickerStream(
+            session=self.session,
+            url=self.url + "/ticker/next",
+            params=self.params(),
+            headers=self.headers(),
+            probe=self.probe,
+            on_json=self.on_json,
+            on_state=on_state,
+            min_delay=min_delay,
+            max_delay=max_delay,
+            read_timeout=read_timeout,
+            fail_fast=fail_fast,
+        )

@@ -1,0 +1,154 @@
+"""Ticker subcommands: tickers, ticker, create/update/delete-ticker, next-ticker (SSE)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from pgqueue_core.errors import PgQueueError
+from pgqueue_core.models import MISSING, TickerMeta
+
+from .. import output
+from . import Commands, Output, UsageError, add_paging, args
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+# ---- handlers ---------------------------------------------------------------------------
+
+
+async def list_tickers(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    page = await client.list_tickers(ns.offset, ns.limit)
+    if not page.items and not ns.offset:
+        out.show("No tickers.")
+        return
+    out.show(output.tickers_table(page.items, output.now_utc()))
+    note = output.page_note(page.count, ns.offset, len(page.items), "tickers")
+    if note:
+        out.note(note)
+
+
+async def show_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    out.show(output.ticker_view(await client.get_ticker(ns.name), output.now_utc()))
+
+
+def _payload(ns: argparse.Namespace) -> object:
+    return MISSING if ns.payload is args.NOT_GIVEN else ns.payload
+
+
+async def create_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    meta = TickerMeta(ticker=ns.name, interval=ns.interval, payload=_payload(ns))
+    out.show(output.ticker_view(await client.create_ticker(meta), output.now_utc()))
+
+
+async def update_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    meta = TickerMeta(ticker=ns.rename, interval=ns.interval, payload=_payload(ns))
+    if meta == TickerMeta():
+        raise UsageError("nothing to change: give --name, --interval or --payload")
+    out.show(output.ticker_view(await client.update_ticker(ns.name, meta), output.now_utc()))
+
+
+async def delete_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    ticker = await client.delete_ticker(ns.name)
+    out.show(f"Deleted ticker {ticker.ticker}.")
+
+
+async def next_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    """Runs until interrupted: the CLI turns Ctrl-C into exit code 0 for this command."""
+    out.streaming = True
+    if out.json:
+        client.on_json = lambda doc: out.event(json.dumps(doc, ensure_ascii=False))
+    where = f"namespace {client.namespace}" if client.namespace else "the default namespace"
+    seen = {"connected": False, "up": False, "said": ""}
+
+    def say(text: str) -> None:
+        if text != seen["said"]:
+            seen["said"] = text
+            print(text, file=sys.stderr, flush=True)
+
+    def on_state(connected: bool, error: PgQueueError | None) -> None:
+        # One line per change of state, not one per failed reconnect attempt.
+        was_up, seen["up"] = seen["up"], connected
+        if connected:
+            say(
+                "Reconnected."
+                if seen["connected"]
+                else f"Waiting for tickers of {where} at {client.url} (Ctrl-C to stop)"
+            )
+            seen["connected"] = True
+        elif was_up:
+            say(
+                f"Connection lost ({error}); reconnecting…"
+                if error
+                else "Connection lost; reconnecting…"
+            )
+        elif error is not None:
+            say(f"Still reconnecting: {error}")
+
+    async with client.ticker_stream(fail_fast=True) as stream:
+        stream.on_state = on_state
+        async for ticker in stream:
+            if not out.json:
+                out.event(output.ticker_line(ticker))
+
+
+# ---- parsers ----------------------------------------------------------------------------
+
+
+def register(cmd: Commands) -> None:
+    p = cmd.add("tickers", list_tickers, "List the tickers of the namespace.", ["pgqueue tickers"])
+    add_paging(p, "tickers")
+
+    p = cmd.add("ticker", show_ticker, "Show one ticker.", ["pgqueue ticker hourly-report"])
+    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
+
+    p = cmd.add(
+        "create-ticker",
+        create_ticker,
+        "Create a ticker that fires every INTERVAL (first firing: at once).",
+        ["""pgqueue create-ticker hourly-report --interval 1h --payload '{"kind": "hourly"}'"""],
+        "The payload (default {}) is any JSON; @FILE reads it from a file, @- from stdin.",
+    )
+    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name (a-z, 0-9, _ and -)")
+    p.add_argument(
+        "--interval", type=args.duration, required=True, help="period, at least 1s (e.g. 30s, 1h)"
+    )
+    p.add_argument(
+        "--payload",
+        metavar="JSON",
+        type=args.json_value,
+        default=args.NOT_GIVEN,
+        help="JSON payload",
+    )
+
+    p = cmd.add(
+        "update-ticker",
+        update_ticker,
+        "Change a ticker's interval or payload, or rename it.",
+        ["pgqueue update-ticker hourly-report --interval 2h"],
+    )
+    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
+    p.add_argument("--name", dest="rename", type=args.name, metavar="NEW", help="rename to NEW")
+    p.add_argument("--interval", type=args.duration, help="new period")
+    p.add_argument(
+        "--payload",
+        metavar="JSON",
+        type=args.json_value,
+        default=args.NOT_GIVEN,
+        help="new payload",
+    )
+
+    p = cmd.add("delete-ticker", delete_ticker, "Delete a ticker.", ["pgqueue delete-ticker old"])
+    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
+
+    cmd.add(
+        "next-ticker",
+        next_ticker,
+        "Print each matured ticker as it fires, until Ctrl-C.",
+        ["pgqueue next-ticker", "pgqueue next-ticker --json | jq -c '{ticker, timestamp}'"],
+        "Each firing goes to one listener only. A dropped connection is re-established\n"
+        "with backoff; Ctrl-C exits with status 0. With --json, one JSON document per line.",
+    )

@@ -1,0 +1,130 @@
+"""`pgqueue` queue commands end to end against a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pgqueue_core import QueueMeta, TaskMeta
+
+from .conftest import Result, assert_error
+
+Cli = Callable[..., Result]
+Api = Callable[..., Any]
+
+
+def test_queue_lifecycle(cli: Cli) -> None:
+    created = cli(
+        "create-queue", "emails", "--ttl", "1h30m", "--retries", "5", "--retry-delay", "90s"
+    )
+    assert created.code == 0, created.err
+    assert "ttl:" in created.out
+    assert "1h30m" in created.out
+    assert "retry delay:" in created.out
+    assert "1m30s" in created.out
+
+    table = cli("queues")
+    assert table.code == 0, table.err
+    header, row = table.out.strip().splitlines()
+    assert header.split()[:3] == ["QUEUE", "TTL", "RETRIES"]
+    assert row.split()[:3] == ["emails", "1h30m", "5"]
+    assert header.index("RETRIES") < row.index("5") + 1  # numbers align under their header
+
+    shown = cli("queue", "emails", "--json")
+    assert shown.code == 0, shown.err
+    doc = shown.json()
+    assert doc["queue"] == "emails"
+    assert doc["ttl"] == 90 * 60 * 10**9  # exactly the API's JSON: nanoseconds
+    assert doc["retries"] == 5
+
+    updated = cli("update-queue", "emails", "--retries", "7", "--name", "mail", "--json")
+    assert updated.code == 0, updated.err
+    assert (updated.json()["queue"], updated.json()["retries"]) == ("mail", 7)
+    assert updated.json()["ttl"] == doc["ttl"]  # untouched
+
+    listed = cli("--json", "queues")
+    assert [q["queue"] for q in listed.json()["body"]] == ["mail"]
+    assert listed.json()["count"] == 1
+
+    deleted = cli("delete-queue", "mail")
+    assert deleted.code == 0, deleted.err
+    assert "Deleted queue mail" in deleted.out
+    assert cli("queues").out.strip() == "No queues."
+
+
+def test_queue_errors(cli: Cli) -> None:
+    assert_error(cli("queue", "missing"), 3, "missing")
+    assert_error(cli("delete-queue", "missing"), 3)
+    assert_error(cli("update-queue", "missing", "--retries", "1"), 3)
+    assert cli("create-queue", "q").code == 0
+    assert_error(cli("create-queue", "q"), 3, "exists")
+    assert cli("create-queue", "r").code == 0
+    assert_error(cli("update-queue", "r", "--name", "q"), 3)
+
+
+def test_namespaces_flag_and_environment(cli: Cli) -> None:
+    assert cli("create-queue", "a", "--namespace", "alpha").code == 0
+    assert cli("create-queue", "b", PGQUEUE_NAMESPACE="beta").code == 0
+    names = cli("namespaces")
+    assert names.code == 0, names.err
+    assert {"alpha", "beta"} <= set(names.out.split())
+    assert cli("--json", "namespaces").json()["body"] == sorted(names.out.split())
+    # Each namespace sees its own queues only.
+    assert [q["queue"] for q in cli("queues", "--json", "--namespace", "alpha").json()["body"]] == [
+        "a"
+    ]
+    assert cli("queues", PGQUEUE_NAMESPACE="beta").out.split()[-7] == "b"
+    assert_error(cli("queue", "a", "--namespace", "beta"), 3)
+    assert_error(cli("queues", "--namespace", "Not Valid!"), 2)
+
+
+def test_pause_resume_and_concurrency(cli: Cli) -> None:
+    assert cli("create-queue", "jobs", "--concurrency", "2", "--lease", "30s").code == 0
+    assert cli("create-task", "jobs", "--payload", "1").code == 0
+    paused = cli("pause-queue", "jobs")
+    assert paused.code == 0, paused.err
+    assert "Paused queue jobs" in paused.out
+    assert cli("queue", "jobs", "--json").json()["paused"] is True
+    assert "paused" in cli("queues").out
+    assert "No task is ready" in cli("retain-task", "--worker", "w", "jobs").out
+    assert cli("resume-queue", "jobs").code == 0
+    assert cli("retain-task", "--worker", "w", "jobs", "--json").json()["status"] == "retained"
+    shown = cli("queue", "jobs")
+    assert "concurrency:" in shown.out
+    assert "2" in shown.out
+    assert "30s" in shown.out
+    cleared = cli("update-queue", "jobs", "--concurrency", "0", "--json")
+    assert cleared.json()["concurrency"] is None
+    assert_error(cli("pause-queue", "nope"), 3)
+
+
+def test_stats_and_requeue(cli: Cli, api: Api) -> None:
+    api("create_queue", QueueMeta(queue="q", retries=0))
+    for payload in (1, 2, 3):
+        api("create_task", "q", TaskMeta(payload=payload))
+    for _ in range(2):
+        task = api("next_task", "w", "q")
+        api("release_task", task.id, success=False, result="boom")
+
+    stats = cli("stats")
+    assert stats.code == 0, stats.err
+    header, row = stats.out.strip().splitlines()
+    assert header.split()[:7] == [
+        "QUEUE",
+        "NEW",
+        "RETRY",
+        "RETAINED",
+        "RELEASED",
+        "FAILED",
+        "EXPIRED",
+    ]
+    assert row.split()[:7] == ["q", "1", "0", "0", "0", "2", "0"]
+    counts = cli("stats", "--json").json()["body"][0]["counts"]
+    assert counts["failed"] == 2
+
+    requeued = cli("requeue", "--queue", "q", "--status", "failed")
+    assert requeued.code == 0, requeued.err
+    assert requeued.out.strip() == "Requeued 2 failed tasks of queue q."
+    assert cli("requeue", "--queue", "q", "--status", "failed", "--json").json() == {"count": 0}
+    assert cli("tasks", "--status", "new", "--json").json()["count"] == 3
+    assert_error(cli("requeue", "--queue", "nope", "--status", "expired"), 3)
