@@ -99,6 +99,10 @@ class Connections:
             return await self.pool.acquire(timeout=timeout)
         except TimeoutError:
             raise Unavailable(f"no database connection became free within {timeout:g}s") from None
+        except asyncpg.exceptions.PostgresError as exc:
+            # Refused while connecting (database dropped, role gone, server starting up):
+            # nothing happened; try again later.
+            raise Unavailable(f"cannot connect to the database: {exc}") from exc
 
     def give_back(self, conn: Any, clean: bool) -> None:
         closing = getattr(self.pool, "is_closing", lambda: False)()
