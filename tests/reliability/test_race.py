@@ -5,10 +5,10 @@ concurrency limit never exceeded, counts that add up."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,7 +116,7 @@ async def test_racing_processes_keep_every_invariant(dsn: str, pool: asyncpg.Poo
             )
         ]
         assert len(fired) >= 2
-        for earlier, later in zip(fired, fired[1:], strict=False):
+        for earlier, later in itertools.pairwise(fired):
             gap = (later - earlier).total_seconds()
             assert gap >= seconds and abs(gap / seconds - round(gap / seconds)) < 1e-6
     await manager.close()
