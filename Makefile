@@ -24,6 +24,9 @@ run: $(STAMP) ## Serve the API on localhost:8080 (embedded PostgreSQL unless PGQ
 test: $(STAMP) ## Run the test suite against a real PostgreSQL
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+fuzz: $(STAMP) ## Schemathesis against the served openapi.json (also part of `make test`)
+	$(BIN)/pytest tests/server/test_fuzz.py -v $(PYTEST_ARGS)
+
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -36,4 +39,4 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install run test lint format clean
+.PHONY: help install run test fuzz lint format clean

@@ -1,0 +1,191 @@
+"""ServerConfig: the one place the server's settings are read (CLI flags and environment)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pgqueue_core import InvalidArgument, validate
+
+from .auth import ADMIN, TokenScope
+
+DEFAULT_ADDR = "localhost:8080"
+DEFAULT_PREFIX = "/api"
+MIB = 1024 * 1024
+_PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything `create_app` needs. Secrets are kept out of `repr` (and so out of logs)."""
+
+    dsn: str | None = field(default=None, repr=False)
+    host: str = "localhost"
+    port: int = 8080
+    prefix: str = DEFAULT_PREFIX
+    namespace: str = validate.DEFAULT_NAMESPACE
+    # The admin token: every request but health needs it when set. Scoped tokens (per
+    # namespace, read-only) arrive as `tokens`; see auth.py.
+    token: str | None = field(default=None, repr=False)
+    tokens: tuple[tuple[str, TokenScope], ...] = field(default=(), repr=False)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    workers: int = 1
+    schema: str = "pgqueue"
+    max_body: int = MIB
+    pool_min: int = 1
+    pool_max: int = 10
+    # How long a request waits for a pooled connection before answering 503.
+    acquire_timeout: float = 5.0
+    query_timeout: float = 30.0
+    retry_after: int = 2
+    maintenance: bool = True
+    # SSE: keep-alive period (well under Sanic's 60 s response timeout), the longest sleep
+    # before new tickers are noticed, the reconnect hint, and the longest a send may block.
+    sse_keepalive: float = 10.0
+    sse_poll: float = 1.0
+    sse_retry_ms: int = 2000
+    sse_send_timeout: float = 10.0
+    log_requests: bool = True
+    configure_logging: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "namespace", validate.namespace(self.namespace))
+        object.__setattr__(self, "prefix", normalise_prefix(self.prefix))
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InvalidArgument("--tls-cert and --tls-key must be given together")
+        if self.workers < 1:
+            raise InvalidArgument("--workers must be at least 1")
+        if not 0 < self.port < 65536:
+            raise InvalidArgument(f"port {self.port} is out of range")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
+        """The settings `pgqueue run` would use without flags (PGQUEUE_DSN or DATABASE_URL,
+        PGQUEUE_TOKEN, PGQUEUE_NAMESPACE), for serving `create_app` some other way."""
+        config = parse_run_args([], env).config
+        return dataclasses.replace(config, configure_logging=False)
+
+    def scopes(self) -> dict[str, TokenScope]:
+        """Every accepted bearer token and what it may do (empty: no authentication)."""
+        found = dict(self.tokens)
+        if self.token:
+            found[self.token] = ADMIN
+        return found
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.token or self.tokens)
+
+    @property
+    def tls(self) -> dict[str, str] | None:
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return {"cert": self.tls_cert, "key": self.tls_key}
+
+    @property
+    def safe_dsn(self) -> str:
+        """The DSN with any password hidden, fit for logs."""
+        return redact_dsn(self.dsn or "")
+
+
+def normalise_prefix(prefix: str) -> str:
+    """'/api', 'api/' → '/api'; '' or '/' → '' (routes at the root)."""
+    cleaned = "/" + prefix.strip().strip("/") if prefix.strip().strip("/") else ""
+    if not _PREFIX_RE.match(cleaned):
+        raise InvalidArgument(f"invalid --prefix {prefix!r}: use a path such as /api")
+    return cleaned
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """'localhost:8080', ':8080' (every interface), '[::1]:8080' → (host, port)."""
+    match = re.fullmatch(
+        r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]*)):(?P<port>\d{1,5})", addr
+    )
+    if match is None:
+        raise InvalidArgument(f"invalid --addr {addr!r}: use HOST:PORT, e.g. localhost:8080")
+    host = match.group("v6") or match.group("host") or "0.0.0.0"
+    port = int(match.group("port"))
+    if not 0 < port < 65536:
+        raise InvalidArgument(f"invalid --addr {addr!r}: port must be 1-65535")
+    return host, port
+
+
+def redact_dsn(dsn: str) -> str:
+    try:
+        parts = urlsplit(dsn)
+    except ValueError:
+        return "<unparseable DSN>"
+    if parts.password is None:
+        return dsn
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where `pgqueue run` keeps its embedded PostgreSQL:
+    ${XDG_DATA_HOME:-~/.local/share}/pgqueue/postgres (pgqueue's folder may hold more)."""
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+    return Path(base) / "pgqueue" / "postgres"
+
+
+def run_parser(prog: str = "pgqueue run") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve the pgqueue REST + SSE API. Without a DSN (argument, PGQUEUE_DSN "
+        "or DATABASE_URL) an embedded PostgreSQL is started in "
+        "${XDG_DATA_HOME:-~/.local/share}/pgqueue/postgres.",
+    )
+    parser.add_argument("dsn", nargs="?", help="PostgreSQL URL, e.g. postgresql://u@host/db")
+    parser.add_argument("--addr", default=DEFAULT_ADDR, help="listen address (HOST:PORT)")
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="path prefix of the API")
+    parser.add_argument("--namespace", default=None, help="default namespace of requests")
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="require 'Authorization: Bearer TOKEN' (prefer PGQUEUE_TOKEN: flags show in ps)",
+    )
+    parser.add_argument("--tls-cert", default=None, help="TLS certificate file (PEM)")
+    parser.add_argument("--tls-key", default=None, help="TLS private key file (PEM)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument("--data-dir", default=None, help="embedded PostgreSQL data directory")
+    return parser
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """What `pgqueue run` was asked for: the server config and, without a DSN, where the
+    embedded PostgreSQL lives."""
+
+    config: ServerConfig
+    data_dir: Path
+
+
+def parse_run_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunOptions:
+    """Flags first, then the environment (PGQUEUE_DSN, DATABASE_URL, PGQUEUE_TOKEN,
+    PGQUEUE_NAMESPACE). Raises InvalidArgument for bad values; argparse exits on bad flags."""
+    env = os.environ if env is None else env
+    args = run_parser().parse_args(list(argv))
+    host, port = parse_addr(args.addr)
+    dsn = args.dsn or env.get("PGQUEUE_DSN") or env.get("DATABASE_URL") or None
+    config = ServerConfig(
+        dsn=dsn,
+        host=host,
+        port=port,
+        prefix=args.prefix,
+        namespace=args.namespace or env.get("PGQUEUE_NAMESPACE") or validate.DEFAULT_NAMESPACE,
+        token=args.token or env.get("PGQUEUE_TOKEN") or None,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        workers=args.workers,
+        configure_logging=True,
+    )
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir(env)
+    return RunOptions(config=config, data_dir=data_dir)

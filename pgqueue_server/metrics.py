@@ -1,0 +1,91 @@
+"""Prometheus metrics: queue sizes read from the database at scrape time, request counters and
+latency per route, open streams, build info. One registry per app (tests run many apps)."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import re
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+
+from pgqueue_core import QueueStatus, System
+
+QUEUE_TASKS_HELP = "Number of tasks in each queue by status"
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
+
+
+def version() -> str:
+    try:
+        return metadata.version("pgqueue")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+@functools.lru_cache(maxsize=256)
+def route_label(path: str, prefix: str) -> str:
+    """A route's path template relative to the API prefix: 'api/task/<task_id:str>' →
+    '/task/{task_id}' (bounded cardinality, unlike raw paths)."""
+    label = "/" + _PARAM.sub(r"{\1}", path).strip("/")
+    if prefix and (label == prefix or label.startswith(prefix + "/")):
+        label = label[len(prefix) :] or "/"
+    return label
+
+
+class QueueTasks(Collector):
+    """`queue_tasks{namespace,queue,status}` from one snapshot of the task table."""
+
+    def __init__(self, stats: Sequence[QueueStatus]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "queue_tasks", QUEUE_TASKS_HELP, labels=["namespace", "queue", "status"]
+        )
+        for stat in self.stats:
+            family.add_metric([stat.namespace, stat.queue, stat.status.value], stat.count)
+        yield family
+
+
+class Metrics:
+    """The app's collectors. Request metrics are per process; queue sizes come from the
+    database, so every server process reports the same."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "pgqueue_http_requests",
+            "HTTP requests handled, by method, route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "pgqueue_http_request_duration_seconds",
+            "Time to answer HTTP requests (streams: until they end), by method and route",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.streams = Gauge(
+            "pgqueue_sse_streams",
+            "Ticker event streams open in this process",
+            registry=self.registry,
+        )
+        build = Info("pgqueue_build", "pgqueue build information", registry=self.registry)
+        build.info({"version": version(), "python": platform.python_version()})
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "OTHER"
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    async def render(self, system: System) -> bytes:
+        """The exposition text: this registry plus queue sizes queried now."""
+        stats = await system.queue_stats()
+        return generate_latest(self.registry) + generate_latest(QueueTasks(stats))

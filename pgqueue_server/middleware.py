@@ -1,0 +1,79 @@
+"""Per-request set-up before any handler runs: who is asking, in which namespace, to do what.
+
+Routes declare what they do with `ctx_access` (read or write; claiming counts as writing),
+`ctx_namespaced=False` when they belong to no namespace (metrics, namespace list), and
+`ctx_public=True` when they need no token (health). The middleware authenticates, reads
+`?namespace=`, checks the token's scope and puts the namespace's Manager on `request.ctx`.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sanic import Request
+
+from pgqueue_core import Forbidden, InvalidArgument, Manager, validate
+
+from .auth import Access, Authenticator
+
+EVENT_STREAM = "text/event-stream"
+
+
+def wants_event_stream(request: Request) -> bool:
+    return EVENT_STREAM in request.headers.get("accept", "").lower()
+
+
+def route_access(request: Request) -> Access:
+    ctx = request.route.ctx if request.route else None
+    access = getattr(ctx, "access", Access.WRITE)
+    # GET /ticker streams (and so claims firings) when asked for an event stream.
+    if getattr(ctx, "streams", False) and wants_event_stream(request):
+        return Access.WRITE
+    return Access(access)
+
+
+def read_namespace(request: Request, default: str) -> str:
+    """The `?namespace=` of the request (validated), or the server's default."""
+    given = [v for k, v in request.get_query_args(keep_blank_values=True) if k == "namespace"]
+    if not given:
+        return default
+    if len(given) > 1:
+        raise InvalidArgument("query parameter 'namespace' given more than once")
+    return validate.name(given[0], "namespace")
+
+
+class RequestScope:
+    """The request middleware: authentication, namespace, scope, Manager."""
+
+    def __init__(self, authenticator: Authenticator, default_namespace: str) -> None:
+        self.authenticator = authenticator
+        self.default_namespace = default_namespace
+
+    async def __call__(self, request: Request) -> None:
+        route = request.route
+        if route is None:  # unknown path: the 404 needs nothing from here
+            return
+        ctx = route.ctx
+        if getattr(ctx, "public", False):
+            return
+        scope = self.authenticator.authenticate(request.headers.get("authorization"))
+        access = route_access(request)
+        namespace = None
+        if getattr(ctx, "namespaced", True):
+            namespace = read_namespace(request, self.default_namespace)
+        scope.check(namespace, access)
+        if namespace is None:
+            return
+        if namespace == validate.RESERVED_NAMESPACE:
+            if access is Access.WRITE:
+                raise Forbidden(
+                    f"namespace {namespace!r} is reserved for pgqueue itself and read-only"
+                )
+            request.ctx.manager = request.app.ctx.system_manager
+        else:
+            request.ctx.manager = request.app.ctx.manager.with_namespace(namespace)
+
+
+def manager(request: Request) -> Manager:
+    """The Manager of the request's namespace (set by RequestScope)."""
+    return cast(Manager, request.ctx.manager)

@@ -1,0 +1,341 @@
+"""OpenAPI paths: every endpoint, its parameters, bodies and responses."""
+
+from __future__ import annotations
+
+from .parts import (
+    PAGING,
+    QUEUE_NAME,
+    TASK_ID,
+    TASK_REF_ID,
+    TASK_REF_QUEUE,
+    TICKER_NAME,
+    ok,
+    op,
+    param,
+)
+from .schemas import JSON, NAME_IN, STATUSES, ref
+
+# Links from the responses that create or hand out an object to the operations that use it
+# (stateful fuzzing follows them): (operation, status) → [(target, path parameter, field)].
+LINKS: dict[tuple[str, str], list[tuple[str, str, str]]] = {
+    ("createQueue", "201"): [
+        (op, "name", "queue") for op in ("getQueue", "updateQueue", "deleteQueue", "requeueQueue")
+    ],
+    ("createTicker", "201"): [
+        (op, "name", "ticker") for op in ("getTicker", "updateTicker", "deleteTicker")
+    ],
+    ("createTask", "201"): [
+        ("getTask", "queue_or_id", "id"),
+        ("cancelTask", "id", "id"),
+        ("requeueTask", "id", "id"),
+    ],
+    ("retainTask", "200"): [("releaseTask", "queue_or_id", "id"), ("getTask", "queue_or_id", "id")],
+}
+
+
+def _add_links(table: JSON) -> JSON:
+    operations = {op["operationId"]: op for item in table.values() for op in item.values()}
+    for (source, status), targets in LINKS.items():
+        operations[source]["responses"][status]["links"] = {
+            target: {
+                "operationId": target,
+                "parameters": {
+                    param: f"$response.body#/{field}",
+                    "namespace": "$response.body#/namespace",
+                },
+            }
+            for target, param, field in targets
+        }
+    return table
+
+
+def paths() -> JSON:
+    """Every endpoint, keyed by path relative to the prefix."""
+    return _add_links(_paths())
+
+
+def _paths() -> JSON:
+    sse: JSON = {
+        "description": "`text/event-stream`: `event: ticker`, `id:`, `data:` ticker JSON; "
+        "a `retry:` hint and keep-alive comments at least every 10 s",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    return {
+        "/namespace": {
+            "get": op(
+                "listNamespaces",
+                "Every namespace that owns a queue or ticker",
+                {200: ok("NamespaceList")},
+                namespaced=False,
+                tag="namespaces",
+            )
+        },
+        "/queue": {
+            "get": op(
+                "listQueues", "List queues", {200: ok("QueueList")}, params=PAGING, tag="queues"
+            ),
+            "post": op(
+                "createQueue",
+                "Create a queue",
+                {201: ok("Queue", "Created")},
+                body="QueueCreate",
+                errors=(409,),
+                tag="queues",
+            ),
+        },
+        "/queue/{name}": {
+            "get": op(
+                "getQueue",
+                "Get a queue",
+                {200: ok("Queue")},
+                params=[QUEUE_NAME],
+                errors=(404,),
+                tag="queues",
+            ),
+            "patch": op(
+                "updateQueue",
+                "Change a queue (`queue` renames; `paused` pauses or "
+                "resumes; `concurrency: 0` removes the limit)",
+                {200: ok("Queue")},
+                params=[QUEUE_NAME],
+                body="QueueUpdate",
+                errors=(404, 409),
+                tag="queues",
+            ),
+            "delete": op(
+                "deleteQueue",
+                "Delete a queue and its tasks; returns it",
+                {200: ok("Queue")},
+                params=[QUEUE_NAME],
+                errors=(404,),
+                tag="queues",
+            ),
+        },
+        "/queue/{name}/requeue": {
+            "post": op(
+                "requeueQueue",
+                "Requeue every task of the queue in a terminal status",
+                {200: ok("Count")},
+                params=[QUEUE_NAME],
+                body="QueueRequeue",
+                errors=(404,),
+                tag="queues",
+            )
+        },
+        "/stats": {
+            "get": op(
+                "queueStats",
+                "Every queue with task counts per status",
+                {200: ok("QueueSummaryList")},
+                tag="queues",
+            )
+        },
+        "/task": {
+            "get": op(
+                "listTasks",
+                "List tasks",
+                {200: ok("TaskList")},
+                params=[
+                    param("queue", "query", NAME_IN, "only this queue"),
+                    param(
+                        "status",
+                        "query",
+                        {"type": "string", "enum": STATUSES},
+                        "only this status (as read: overdue tasks are expired)",
+                    ),
+                    *PAGING,
+                ],
+                tag="tasks",
+            ),
+            "post": op(
+                "createTask",
+                "Create a task",
+                {
+                    201: ok("Task", "Created"),
+                    200: ok("Task", "De-duplicated: the live task with this key"),
+                },
+                body="TaskCreate",
+                errors=(404,),
+                tag="tasks",
+            ),
+            "put": op(
+                "retainTask",
+                "Retain the next task of the given queues (none: any "
+                "queue); `worker` and `queue` in the query or the body",
+                {200: ok("Task"), 204: {"description": "No task available"}},
+                params=[
+                    param(
+                        "worker",
+                        "query",
+                        {"type": "string", "minLength": 1},
+                        "worker name (required here or in the body)",
+                    ),
+                    param(
+                        "queue",
+                        "query",
+                        {"type": "array", "items": NAME_IN},
+                        "queue names (repeat or comma-separate)",
+                        explode=True,
+                    ),
+                ],
+                body="TaskRetain",
+                body_required=False,
+                errors=(404,),
+                tag="tasks",
+            ),
+        },
+        "/task/{queue_or_id}": {
+            "put": op(
+                "retainQueueTask",
+                "Retain the next task of one queue",
+                {200: ok("Task"), 204: {"description": "No task available"}},
+                params=[
+                    TASK_REF_QUEUE,
+                    param(
+                        "worker",
+                        "query",
+                        {"type": "string", "minLength": 1},
+                        "worker name (required here or in the body)",
+                    ),
+                ],
+                body="TaskRetainOne",
+                body_required=False,
+                errors=(404,),
+                tag="tasks",
+            ),
+            "get": op(
+                "getTask",
+                "Get a task",
+                {200: ok("Task")},
+                params=[TASK_REF_ID],
+                errors=(404,),
+                tag="tasks",
+            ),
+            "patch": op(
+                "releaseTask",
+                "Release a retained task (`fail`, `result`), or with "
+                "`heartbeat: true` extend its lease",
+                {200: ok("Task")},
+                params=[TASK_REF_ID],
+                body="TaskPatch",
+                body_required=False,
+                errors=(404,),
+                tag="tasks",
+            ),
+        },
+        "/task/{id}/cancel": {
+            "post": op(
+                "cancelTask",
+                "Cancel a task (a retained one ends when its worker learns of it)",
+                {200: ok("Task")},
+                params=[TASK_ID],
+                errors=(404, 409),
+                tag="tasks",
+            )
+        },
+        "/task/{id}/requeue": {
+            "post": op(
+                "requeueTask",
+                "Put a failed, expired or cancelled task back to new",
+                {200: ok("Task")},
+                params=[TASK_ID],
+                errors=(404, 409),
+                tag="tasks",
+            )
+        },
+        "/ticker": {
+            "get": op(
+                "listTickers",
+                "List tickers; with `Accept: text/event-stream` the same stream as /ticker/next",
+                {
+                    200: {
+                        "description": "OK",
+                        "content": {
+                            "application/json": {"schema": ref("TickerList")},
+                            **sse["content"],
+                        },
+                    }
+                },
+                params=PAGING,
+                tag="tickers",
+            ),
+            "post": op(
+                "createTicker",
+                "Create a ticker",
+                {201: ok("Ticker", "Created")},
+                body="TickerCreate",
+                errors=(409,),
+                tag="tickers",
+            ),
+        },
+        "/ticker/next": {
+            "get": op(
+                "streamTickers",
+                "Server-Sent Events: each matured ticker, to one consumer",
+                {200: sse},
+                tag="tickers",
+            )
+        },
+        "/ticker/{name}": {
+            "get": op(
+                "getTicker",
+                "Get a ticker (a ticker named `next` is not readable: that path is the stream)",
+                {200: ok("Ticker")},
+                params=[TICKER_NAME],
+                errors=(404,),
+                tag="tickers",
+            ),
+            "patch": op(
+                "updateTicker",
+                "Change a ticker (`ticker` renames; the schedule is kept)",
+                {200: ok("Ticker")},
+                params=[TICKER_NAME],
+                body="TickerUpdate",
+                errors=(404, 409),
+                tag="tickers",
+            ),
+            "delete": op(
+                "deleteTicker",
+                "Delete a ticker; returns it",
+                {200: ok("Ticker")},
+                params=[TICKER_NAME],
+                errors=(404,),
+                tag="tickers",
+            ),
+        },
+        "/metrics": {
+            "get": op(
+                "metrics",
+                "Prometheus metrics of every namespace",
+                {
+                    200: {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+                namespaced=False,
+                tag="operations",
+            )
+        },
+        "/health": {
+            "get": {
+                **op(
+                    "health",
+                    "200 while the database answers",
+                    {200: ok("Health")},
+                    namespaced=False,
+                    tag="operations",
+                ),
+                "security": [],
+            }
+        },
+        "/openapi.json": {
+            "get": op(
+                "openapi",
+                "This document",
+                {200: {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+                namespaced=False,
+                tag="operations",
+            )
+        },
+    }

@@ -1,0 +1,140 @@
+"""Request input: query parameters and JSON bodies, each problem a 400 that names it."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sanic import Request
+
+from pgqueue_core import InvalidArgument
+
+_UINT = re.compile(r"^[0-9]{1,20}$")
+_NO_BODY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The query parameters of a request, checked against what the route accepts.
+
+    `namespace` is accepted everywhere (the middleware reads it). Parameters listed in
+    `multi` may repeat and hold comma-separated values; the others must appear once.
+    """
+
+    values: dict[str, list[str]]
+
+    def one(self, name: str) -> str | None:
+        found = self.values.get(name)
+        if not found:
+            return None
+        if len(found) > 1:
+            raise InvalidArgument(f"query parameter {name!r} given more than once")
+        return found[0]
+
+    def many(self, name: str) -> list[str]:
+        """Every value of a repeatable, comma-separated parameter."""
+        items = [item.strip() for v in self.values.get(name, []) for item in v.split(",")]
+        if "" in items:
+            raise InvalidArgument(f"query parameter {name!r} holds an empty value")
+        return items
+
+    def uint(self, name: str) -> int | None:
+        """A non-negative integer parameter (None when absent)."""
+        text = self.one(name)
+        if text is None:
+            return None
+        if not _UINT.match(text.strip()):
+            raise InvalidArgument(
+                f"query parameter {name!r} must be a non-negative integer, got {text!r}"
+            )
+        return int(text)
+
+
+def query(request: Request, *allowed: str) -> Query:
+    """The request's query parameters; 400 for any the route does not accept."""
+    values: dict[str, list[str]] = {}
+    # Blank values are kept: `?queue=` is an empty (invalid) name, not an absent parameter.
+    for key, value in request.get_query_args(keep_blank_values=True):
+        values.setdefault(key, []).append(value)
+    unknown = sorted(set(values) - set(allowed) - {"namespace"})
+    if unknown:
+        accepted = ", ".join(sorted({*allowed, "namespace"}))
+        raise InvalidArgument(
+            f"unknown query parameter(s): {', '.join(unknown)} (accepted: {accepted})"
+        )
+    return Query(values)
+
+
+def body(request: Request, *, empty: Any = _NO_BODY) -> Any:
+    """The request body as JSON. An empty body is `empty` when given, else a 400."""
+    raw = request.body or b""
+    if not raw.strip():
+        if empty is _NO_BODY:
+            raise InvalidArgument("a JSON request body is required")
+        return empty
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument("the request body is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(
+            f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InvalidArgument("malformed JSON body: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise InvalidArgument(f"malformed JSON body: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise InvalidArgument(f"malformed JSON body: {name} is not valid JSON")
+
+
+def json_object(request: Request, *, empty: Any = _NO_BODY) -> dict[str, Any]:
+    """A JSON object body (400 for any other JSON value)."""
+    value = body(request, empty=empty)
+    if not isinstance(value, dict):
+        kind = "an array" if isinstance(value, list) else type(value).__name__
+        if value is None:
+            kind = "null"
+        raise InvalidArgument(f"the request body must be a JSON object, got {kind}")
+    return value
+
+
+def check_fields(obj: dict[str, Any], allowed: Iterable[str], what: str) -> None:
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown field(s) in {what}: {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def task_id(text: str) -> int:
+    """A task id from a path segment: a positive integer."""
+    if not _UINT.match(text) or not 1 <= int(text) <= 2**63 - 1:
+        raise InvalidArgument(f"task id must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def optional_bool(obj: dict[str, Any], name: str) -> bool | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be true or false, got {json.dumps(value)[:40]}")
+    return value
+
+
+def optional_str(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name} must be a string, got {json.dumps(value)[:40]}")
+    return value

@@ -1,0 +1,17 @@
+"""Health route: 200 while the database answers, 503 otherwise. Needs no token."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request, json
+
+from .. import params
+from ..auth import Access
+
+bp = Blueprint("health")
+
+
+@bp.get("/health", ctx_access=Access.READ, ctx_namespaced=False, ctx_public=True)
+async def health(request: Request) -> HTTPResponse:
+    params.query(request)
+    await request.app.ctx.manager.ping()
+    return json({"status": "ok"})

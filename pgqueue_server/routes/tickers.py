@@ -1,0 +1,98 @@
+"""Ticker routes: list (or stream), create, get, update, delete, and the SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sanic import Blueprint, HTTPResponse, Request, json
+
+from pgqueue_core import wire
+
+from .. import params
+from ..access import account
+from ..auth import Access
+from ..middleware import manager, wants_event_stream
+from ..sse import stream_tickers
+
+bp = Blueprint("tickers")
+
+
+async def _stream(request: Request) -> None:
+    ctx = request.app.ctx
+    # The connection's task: shutdown waits (briefly) for it to end after the stream.
+    task = asyncio.current_task()
+    ctx.streams.add(task)
+    ctx.metrics.streams.inc()
+    try:
+        await stream_tickers(request, manager(request), ctx.sse_settings, ctx.stopping)
+    except asyncio.CancelledError:
+        account(request, 200, " (client left)")  # Sanic sends no response event then
+        raise
+    finally:
+        ctx.metrics.streams.dec()
+        ctx.streams.discard(task)
+
+
+@bp.get("/ticker", ctx_access=Access.READ, ctx_streams=True)
+async def list_tickers(request: Request) -> HTTPResponse | None:
+    """The tickers as a list, or with `Accept: text/event-stream` the SSE stream."""
+    if wants_event_stream(request):
+        params.query(request)
+        await _stream(request)
+        return None
+    query = params.query(request, "offset", "limit")
+    total, tickers = await manager(request).list_tickers(query.uint("offset"), query.uint("limit"))
+    return json(wire.encode_list(total, tickers))
+
+
+@bp.get("/ticker/next", ctx_access=Access.WRITE)
+async def next_tickers(request: Request) -> None:
+    """SSE: every matured ticker of the namespace, each firing to exactly one consumer."""
+    params.query(request)
+    await _stream(request)
+
+
+@bp.post("/ticker", ctx_access=Access.WRITE)
+async def create_ticker(request: Request) -> HTTPResponse:
+    params.query(request)
+    meta = wire.decode_ticker_meta(params.json_object(request))
+    return json(wire.encode(await manager(request).create_ticker(meta)), status=201)
+
+
+@bp.get("/ticker/<name:str>", unquote=True, ctx_access=Access.READ)
+async def get_ticker(request: Request, name: str) -> HTTPResponse:
+    params.query(request)
+    return json(wire.encode(await manager(request).get_ticker(name)))
+
+
+async def _update(request: Request, name: str) -> HTTPResponse:
+    params.query(request)
+    meta = wire.decode_ticker_meta(params.json_object(request))
+    return json(wire.encode(await manager(request).update_ticker(name, meta)))
+
+
+async def _delete(request: Request, name: str) -> HTTPResponse:
+    params.query(request)
+    return json(wire.encode(await manager(request).delete_ticker(name)))
+
+
+@bp.patch("/ticker/<name:str>", unquote=True, ctx_access=Access.WRITE)
+async def update_ticker(request: Request, name: str) -> HTTPResponse:
+    return await _update(request, name)
+
+
+@bp.delete("/ticker/<name:str>", unquote=True, ctx_access=Access.WRITE)
+async def delete_ticker(request: Request, name: str) -> HTTPResponse:
+    return await _delete(request, name)
+
+
+# `/ticker/next` is the stream, but a ticker may still be called `next`: without these the
+# static path would answer 405 to changing or deleting it.
+@bp.patch("/ticker/next", ctx_access=Access.WRITE)
+async def update_ticker_next(request: Request) -> HTTPResponse:
+    return await _update(request, "next")
+
+
+@bp.delete("/ticker/next", ctx_access=Access.WRITE)
+async def delete_ticker_next(request: Request) -> HTTPResponse:
+    return await _delete(request, "next")

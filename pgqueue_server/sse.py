@@ -1,0 +1,138 @@
+"""The ticker event stream: claim a matured ticker, send it, commit; keep-alives; clean exits.
+
+Each firing is claimed inside a transaction that commits only after the event was handed to
+the connection (`Manager.claim_ticker`). When the send fails or the client disconnects (Sanic
+then cancels the handler), the transaction rolls back and the firing is claimed again by
+another stream, an in-process ticker loop, or this client when it reconnects. A firing that
+was written into the socket of a connection that dies at that very moment cannot be told
+apart from a delivered one: that is the one case where a client can miss a firing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sanic import Request
+
+from pgqueue_core import Manager, PgQueueError, Ticker, wire
+
+log = logging.getLogger("pgqueue.server.sse")
+
+HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    keepalive: float = 10.0  # seconds between writes at most (Sanic kills idle streams at 60)
+    poll: float = 1.0  # longest sleep, so tickers registered meanwhile are noticed
+    retry_ms: int = 2000  # reconnect hint for clients
+    send_timeout: float = 10.0  # a client that takes longer to accept an event is dropped
+
+
+class ClientGone(Exception):
+    """The event could not be written: the client went away or stopped reading."""
+
+
+def event(ticker: Ticker) -> str:
+    """One SSE event: `event: ticker`, an id unique per firing, the ticker JSON as data."""
+    stamp = wire.format_time(ticker.timestamp) or ""
+    data = json.dumps(wire.encode(ticker), separators=(",", ":"))
+    return f"event: ticker\nid: {ticker.namespace}/{ticker.ticker}/{stamp}\ndata: {data}\n\n"
+
+
+async def _send(response: Any, text: str, within: float) -> None:
+    try:
+        await asyncio.wait_for(response.send(text), within)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise ClientGone(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _deliver_one(manager: Manager, response: Any, within: float) -> bool:
+    """Claim one matured ticker and send it; the claim commits only if the send returned.
+
+    Once the event is written, a cancellation (the client left right after reading it)
+    must not roll the claim back, or the firing would be delivered twice: the commit then
+    completes before the cancellation goes on.
+    """
+    written = False
+
+    async def claim_and_send() -> bool:
+        nonlocal written
+        async with manager.claim_ticker() as ticker:
+            if ticker is None:
+                return False
+            await _send(response, event(ticker), within)
+            written = True
+            return True
+
+    task = asyncio.ensure_future(claim_and_send())
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not written:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), max(seconds, 0.0))
+
+
+async def stream_tickers(
+    request: Request, manager: Manager, settings: StreamSettings, stopping: asyncio.Event
+) -> None:
+    """Serve the namespace's matured tickers until the client leaves or the server stops."""
+    # The connection ends with the stream (no keep-alive), so a server shutting down does not
+    # wait for a client to send another request on it.
+    if request.stream is not None and hasattr(request.stream, "keep_alive"):
+        setattr(request.stream, "keep_alive", False)  # noqa: B010 - not on the Stream type
+    response = await request.respond(content_type="text/event-stream", headers=HEADERS)
+    started = time.monotonic()
+    sent = 0
+    try:
+        await _send(
+            response, f"retry: {settings.retry_ms}\n: pgqueue tickers\n\n", settings.send_timeout
+        )
+        last_write = time.monotonic()
+        while not stopping.is_set():
+            wait = settings.poll
+            try:
+                if await _deliver_one(manager, response, settings.send_timeout):
+                    sent += 1
+                    last_write = time.monotonic()
+                    continue
+                due = await manager.next_ticker_in()
+                if due is not None:
+                    # Due now but not claimable: another stream holds it; look again soon.
+                    wait = min(wait, max(due, 0.02))
+            except PgQueueError as exc:
+                # The database went away: keep the stream (keep-alives go on) and retry.
+                log.warning("ticker stream (%s): %s", manager.namespace, exc)
+            idle = time.monotonic() - last_write
+            if idle >= settings.keepalive:
+                await _send(response, ": keep-alive\n\n", settings.send_timeout)
+                last_write = time.monotonic()
+                idle = 0.0
+            await _pause(stopping, min(wait, settings.keepalive - idle))
+        with contextlib.suppress(Exception):
+            await response.eof()
+    except ClientGone as exc:
+        log.info("ticker stream (%s) closed by the client: %s", manager.namespace, exc)
+    finally:
+        log.debug(
+            "ticker stream (%s) ended after %.1fs, %d event(s)",
+            manager.namespace,
+            time.monotonic() - started,
+            sent,
+        )

@@ -1,0 +1,288 @@
+"""A real pgqueue server on an OS-chosen port for each test, and a small aiohttp client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from sanic import Sanic
+
+from pgqueue_server import ServerConfig, create_app
+
+# Many apps start in one process here: Sanic's test mode lets each re-apply its start-up
+# code rewriting ("touchup") instead of failing on the already rewritten methods.
+Sanic.test_mode = True
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+@dataclass
+class Server:
+    """A running server: `base` is the URL of the API prefix."""
+
+    app: Sanic
+    base: str
+    session: aiohttp.ClientSession
+    config: ServerConfig
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        data: bytes | str | None = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        token: str | None = None,
+    ) -> Reply:
+        hdrs = dict(headers or {})
+        if token is None:
+            token = self.config.token
+        if token:
+            hdrs.setdefault("Authorization", f"Bearer {token}")
+        kwargs: dict[str, Any] = {"params": params, "headers": hdrs}
+        if body is not None:
+            kwargs["json"] = body
+        elif data is not None:
+            kwargs["data"] = data
+        async with self.session.request(method, self.base + path, **kwargs) as resp:
+            return Reply(resp.status, resp.headers, await resp.text())
+
+    async def get(self, path: str, **kw: Any) -> Reply:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return await self.call("POST", path, body=body, **kw)
+
+    async def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return await self.call("PUT", path, body=body, **kw)
+
+    async def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return await self.call("PATCH", path, body=body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Reply:
+        return await self.call("DELETE", path, **kw)
+
+
+def make_config(dsn: str, **changes: Any) -> ServerConfig:
+    """A config for tests: small pool, quick SSE polling."""
+    base = ServerConfig(dsn=dsn, pool_min=1, pool_max=4, acquire_timeout=5.0)
+    return dataclasses.replace(base, **changes)
+
+
+@contextlib.asynccontextmanager
+async def running(config: ServerConfig) -> AsyncIterator[Server]:
+    """Serve `config` on 127.0.0.1 at a port the OS picks, inside this event loop."""
+    app = create_app(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.start_serving()
+    await server.after_start()
+    session = aiohttp.ClientSession()
+    try:
+        yield Server(app, f"http://127.0.0.1:{port}{config.prefix}", session, config)
+    finally:
+        await session.close()
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        # As Sanic's own shutdown: idle keep-alive connections close now, busy ones get a
+        # grace period, then whatever is left is aborted.
+        for conn in list(server.connections):
+            conn.close_if_idle()
+        with contextlib.suppress(AssertionError):
+            await wait_for(lambda: not server.connections, 2.0, "connections to close")
+        for conn in list(server.connections):
+            conn.abort()
+        await server.after_stop()
+        sock.close()
+
+
+@pytest.fixture
+async def server(dsn: str) -> AsyncIterator[Server]:
+    async with running(make_config(dsn)) as srv:
+        yield srv
+
+
+async def wait_for(
+    condition: Callable[[], bool | Awaitable[bool]], within: float, what: str
+) -> None:
+    """Wait until `condition()` holds, checking every few milliseconds, up to `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = condition()
+        if not isinstance(outcome, bool):
+            outcome = await outcome
+        if outcome:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class Event:
+    event: str
+    id: str | None
+    data: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+class EventStream:
+    """A Server-Sent Events response read line by line: events, comments and `retry:`."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+        self.comments: list[str] = []
+        self.retry: int | None = None
+
+    async def next_event(self, within: float = 5.0) -> Event:
+        """The next event (comments and retry hints are recorded on the way)."""
+        async with asyncio.timeout(within):
+            fields: dict[str, list[str]] = {}
+            while True:
+                raw = await self.response.content.readline()
+                if not raw:
+                    raise EOFError("the stream ended")
+                line = raw.decode().rstrip("\r\n")
+                if not line:
+                    if "data" in fields or "event" in fields:
+                        return Event(
+                            fields.get("event", ["message"])[0],
+                            fields.get("id", [None])[0],
+                            "\n".join(fields.get("data", [])),
+                        )
+                    continue
+                if line.startswith(":"):
+                    self.comments.append(line[1:].strip())
+                    continue
+                name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if name == "retry":
+                    self.retry = int(value)
+                else:
+                    fields.setdefault(name, []).append(value)
+
+    async def next_comment(self, within: float = 5.0) -> str:
+        """The next comment line (e.g. a keep-alive)."""
+        seen = len(self.comments)
+        async with asyncio.timeout(within):
+            while len(self.comments) <= seen:
+                raw = await self.response.content.readline()
+                if not raw:
+                    raise EOFError("the stream ended")
+                line = raw.decode().rstrip("\r\n")
+                if line.startswith(":"):
+                    self.comments.append(line[1:].strip())
+                elif line.startswith("retry:"):
+                    self.retry = int(line.partition(":")[2])
+        return self.comments[seen]
+
+
+@contextlib.asynccontextmanager
+async def open_stream(
+    srv: Server,
+    path: str = "/ticker/next",
+    *,
+    namespace: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[EventStream]:
+    """An SSE stream of the server, closed (the client goes away) when the block ends."""
+    hdrs = {"Accept": "text/event-stream", **(headers or {})}
+    if srv.config.token:
+        hdrs.setdefault("Authorization", f"Bearer {srv.config.token}")
+    params = {"namespace": namespace} if namespace else None
+    # A separate session per stream, so closing it really drops the connection.
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
+        resp = await session.get(srv.base + path, headers=hdrs, params=params)
+        try:
+            yield EventStream(resp)
+        finally:
+            resp.close()
+
+
+# ---- the real command in a subprocess -----------------------------------------------
+
+
+def free_port() -> int:
+    """A port free right now (the command binds it itself, so the OS cannot pick it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve_process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m pgqueue_server run ARGS`, its output in `log`; stopped at the end."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pgqueue_server", "run", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:  # the test failed early: stop it (and its database)
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+async def wait_up(session: aiohttp.ClientSession, base: str, within: float) -> None:
+    async def healthy() -> bool:
+        try:
+            async with session.get(base + "/health") as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    await wait_for(healthy, within, "the server to answer")
+
+
+async def wait_exit(proc: subprocess.Popen[bytes], within: float) -> int:
+    await wait_for(lambda: proc.poll() is not None, within, "the server to exit")
+    return int(proc.returncode)
+
+
+@contextlib.asynccontextmanager
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session

@@ -1,0 +1,190 @@
+"""`pgqueue run`: flag and environment parsing, and the real command in a subprocess
+(graceful SIGTERM with an open stream, request log lines, the embedded PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pgqueue_core import InvalidArgument
+from pgqueue_server.cli import run_main
+from pgqueue_server.config import ServerConfig, parse_addr, parse_run_args, redact_dsn
+
+from .conftest import free_port, http_session, serve_process, wait_exit, wait_up
+
+TOKEN = "cli-secret-token"
+
+
+def test_defaults() -> None:
+    options = parse_run_args([], env={"HOME": "/home/u"})
+    config = options.config
+    assert (config.host, config.port) == ("localhost", 8080)
+    assert config.prefix == "/api"
+    assert config.namespace == "default"
+    assert config.workers == 1
+    assert config.dsn is None
+    assert config.token is None
+    assert options.data_dir == Path("/home/u/.local/share/pgqueue/postgres")
+
+
+def test_dsn_and_token_sources() -> None:
+    env = {"PGQUEUE_DSN": "postgresql://a/x", "DATABASE_URL": "postgresql://b/y"}
+    assert parse_run_args([], env=env).config.dsn == "postgresql://a/x"
+    assert parse_run_args([], env={"DATABASE_URL": "postgresql://b/y"}).config.dsn == (
+        "postgresql://b/y"
+    )
+    assert parse_run_args(["postgresql://c/z"], env=env).config.dsn == "postgresql://c/z"
+    assert parse_run_args([], env={"PGQUEUE_TOKEN": "t"}).config.token == "t"
+    assert parse_run_args(["--token", "u"], env={"PGQUEUE_TOKEN": "t"}).config.token == "u"
+    data = parse_run_args([], env={"XDG_DATA_HOME": "/data"}).data_dir
+    assert data == Path("/data/pgqueue/postgres")
+    assert parse_run_args(["--data-dir", "/pg"], env={}).data_dir == Path("/pg")
+
+
+def test_from_env() -> None:
+    config = ServerConfig.from_env({"DATABASE_URL": "postgresql://h/d", "PGQUEUE_NAMESPACE": "x"})
+    assert config.dsn == "postgresql://h/d"
+    assert config.namespace == "x"
+    assert config.configure_logging is False
+
+
+def test_flags() -> None:
+    config = parse_run_args(
+        ["--addr", ":9000", "--prefix", "v1/", "--namespace", "Tenant", "--workers", "3"], env={}
+    ).config
+    assert (config.host, config.port) == ("0.0.0.0", 9000)
+    assert config.prefix == "/v1"
+    assert config.namespace == "tenant"
+    assert config.workers == 3
+    assert parse_addr("[::1]:8443") == ("::1", 8443)
+    assert parse_run_args(["--prefix", "/"], env={}).config.prefix == ""
+    for bad in (
+        ["--addr", "nowhere"],
+        ["--addr", "h:99999"],
+        ["--tls-cert", "c.pem"],
+        ["--workers", "0"],
+        ["--namespace", "pgqueue"],
+        ["--prefix", "/a b"],
+    ):
+        with pytest.raises(InvalidArgument):
+            parse_run_args(bad, env={})
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    config = parse_run_args(["postgresql://u:pw@h/db", "--token", TOKEN], env={}).config
+    assert TOKEN not in repr(config)
+    assert "pw" not in repr(config)
+    assert redact_dsn("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert config.safe_dsn == "postgresql://u:***@h/db"
+
+
+def test_run_main_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["--addr", "nowhere"], env={}) == 2
+    assert capsys.readouterr().err.startswith("Error: invalid --addr")
+    assert run_main(["--no-such-flag"], env={}) == 2
+    assert run_main(["--help"], env={}) == 0
+    assert "--tls-cert" in capsys.readouterr().out
+
+
+async def test_run_serves_and_stops_gracefully(dsn: str, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PGQUEUE_TOKEN": TOKEN}
+    log = tmp_path / "server.log"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with serve_process([dsn, "--addr", f"127.0.0.1:{port}"], env, log) as proc:
+        async with http_session() as session:
+            await wait_up(session, base, 20)
+            async with session.post(base + "/queue", json={"queue": "jobs"}, headers=auth) as r:
+                assert r.status == 201
+            async with session.get(base + "/queue") as r:
+                assert r.status == 401
+            stream = await session.get(
+                base + "/ticker/next", headers={**auth, "Accept": "text/event-stream"}
+            )
+            assert (await stream.content.readline()).startswith(b"retry:")
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert await wait_exit(proc, 10) == 0
+            elapsed = time.monotonic() - started
+            async with asyncio.timeout(5):
+                await stream.content.read()  # the stream ended with the server
+            stream.close()
+    text = log.read_text()
+    assert elapsed < 2.0, f"shutdown with an open stream took {elapsed:.2f}s\n{text}"
+    assert "POST /api/queue 201 " in text
+    assert "GET /api/queue 401 " in text
+    assert TOKEN not in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.slow
+async def test_run_without_dsn_uses_embedded_postgres(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if k not in ("PGQUEUE_DSN", "DATABASE_URL")}
+    env["XDG_DATA_HOME"] = str(tmp_path)
+    log = tmp_path / "server.log"
+    with serve_process(["--addr", f"127.0.0.1:{port}"], env, log) as proc:
+        async with http_session() as session:
+            await wait_up(session, base, 90)
+            async with session.post(base + "/queue", json={"queue": "jobs"}) as r:
+                assert r.status == 201
+        proc.send_signal(signal.SIGTERM)
+        assert await wait_exit(proc, 30) == 0
+    text = log.read_text()
+    data_dir = tmp_path / "pgqueue" / "postgres"
+    assert f"starting the embedded PostgreSQL in {data_dir}" in text
+    assert (data_dir / "PG_VERSION").is_file()
+    assert not (data_dir / "postmaster.pid").exists()  # stopped with the server
+
+
+def _certificate(folder: Path, *extra: str) -> tuple[Path, Path]:
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         *extra],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()  # nothing listens there
+    assert run_main([f"postgresql://postgres@127.0.0.1:{port}/db"], env={}) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"Error: cannot connect to PostgreSQL at postgresql://postgres@127.0.0.1:{port}/db" in err
+    )
+    assert "Traceback" not in err
+
+
+def test_unusable_tls_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert, key = _certificate(tmp_path)  # no subjectAltName
+    args = ["postgresql://h/d", "--tls-cert", str(cert), "--tls-key", str(key)]
+    assert run_main(args, env={}) == 1
+    assert "subjectAltName" in capsys.readouterr().err
+    assert run_main([*args[:2], str(tmp_path / "missing.pem"), *args[3:]], env={}) == 1
+    assert "cannot use --tls-cert/--tls-key" in capsys.readouterr().err
+
+
+async def test_run_with_tls(dsn: str, tmp_path: Path) -> None:
+    cert, key = _certificate(tmp_path, "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    port = free_port()
+    args = [dsn, "--addr", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key)]
+    log = tmp_path / "server.log"
+    with serve_process(args, dict(os.environ), log) as proc:
+        connector = aiohttp.TCPConnector(ssl=False)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await wait_up(session, f"https://127.0.0.1:{port}/api", 20)
+        proc.send_signal(signal.SIGTERM)
+        assert await wait_exit(proc, 10) == 0
+    assert f"listening on https://127.0.0.1:{port}/api" in log.read_text()

@@ -1,0 +1,74 @@
+"""Prometheus metrics: queue sizes of every namespace, request counters, build info."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from pgqueue_server.metrics import QUEUE_TASKS_HELP, route_label
+
+from .conftest import Server
+
+STATUSES = ("new", "retry", "retained", "released", "failed", "expired", "cancelled")
+
+
+async def _families(server: Server) -> dict[str, object]:
+    reply = await server.get("/metrics")
+    assert reply.status == 200
+    assert reply.headers["Content-Type"].startswith("text/plain")
+    return {f.name: f for f in text_string_to_metric_families(reply.text)}
+
+
+async def test_queue_tasks_two_namespaces_same_queue(server: Server) -> None:
+    for namespace, count in (("alpha", 2), ("beta", 3)):
+        params = {"namespace": namespace}
+        await server.post("/queue", {"queue": "jobs"}, params=params)
+        for i in range(count):
+            await server.post("/task", {"queue": "jobs", "payload": i}, params=params)
+    await server.put("/task", params={"namespace": "beta", "worker": "w"})
+
+    families = await _families(server)
+    gauge = families["queue_tasks"]
+    assert gauge.documentation == QUEUE_TASKS_HELP  # type: ignore[attr-defined]
+    assert gauge.type == "gauge"  # type: ignore[attr-defined]
+    values = {
+        (s.labels["namespace"], s.labels["queue"], s.labels["status"]): s.value
+        for s in gauge.samples  # type: ignore[attr-defined]
+    }
+    for namespace in ("alpha", "beta"):
+        for status in STATUSES:
+            assert (namespace, "jobs", status) in values  # zeros included
+    assert values[("alpha", "jobs", "new")] == 2
+    assert values[("beta", "jobs", "new")] == 2
+    assert values[("beta", "jobs", "retained")] == 1
+    assert values[("alpha", "jobs", "retained")] == 0
+
+
+async def test_request_metrics_and_build_info(server: Server) -> None:
+    await server.get("/queue/missing")
+    await server.get("/queue/missing")
+    await server.get("/no/such/path")
+    families = await _families(server)
+    requests = families["pgqueue_http_requests"]
+    counts = {
+        (s.labels["method"], s.labels["route"], s.labels["status"]): s.value
+        for s in requests.samples  # type: ignore[attr-defined]
+        if s.name.endswith("_total")
+    }
+    assert counts[("GET", "/queue/{name}", "404")] == 2
+    assert counts[("GET", "unmatched", "404")] == 1
+    latency = families["pgqueue_http_request_duration_seconds"]
+    assert any(
+        s.labels.get("route") == "/queue/{name}"
+        for s in latency.samples  # type: ignore[attr-defined]
+    )
+    build = families["pgqueue_build_info"]
+    sample = build.samples[0]  # type: ignore[attr-defined]
+    assert sample.value == 1
+    assert "version" in sample.labels
+    assert "pgqueue_sse_streams" in families
+
+
+def test_route_label() -> None:
+    assert route_label("api/task/<task_id:str>", "/api") == "/task/{task_id}"
+    assert route_label("api/queue", "/api") == "/queue"
+    assert route_label("queue/<name:str>/requeue", "") == "/queue/{name}/requeue"
