@@ -36,6 +36,9 @@ _UNAVAILABLE = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.InterfaceError,
+    # A connection the server just cut can still look open for a moment while the driver
+    # consumes the goodbye; using it then fails with this. The connection is discarded.
+    asyncpg.exceptions.InternalClientError,
 )
 
 

@@ -204,10 +204,15 @@ class Worker:
             self._wake.clear()
             try:
                 tasks = await self.manager.next_tasks(self.name, *self.queues, limit=room)
-            except (NotFound, PgQueueError) as exc:
+            except PgQueueError as exc:
                 log.warning(
                     "%s: claim failed (%s); retrying in %.0fs", self.name, exc, RETRY_DB_AFTER
                 )
+                await self._sleep(RETRY_DB_AFTER)
+                continue
+            except Exception:
+                # A worker must outlive surprises (the chaos study's lesson): log loudly, go on.
+                log.exception("%s: claim failed unexpectedly; retrying", self.name)
                 await self._sleep(RETRY_DB_AFTER)
                 continue
             if tasks:
@@ -231,7 +236,7 @@ class Worker:
         timeout = self.poll_interval if listening else min(self.poll_interval, FAST_POLL)
         try:
             due = await self.manager.next_due(*self.queues)
-        except PgQueueError:
+        except Exception:  # the claim loop reports database trouble; just wait
             due = None
         if due is not None:
             until_due = max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001
@@ -340,6 +345,10 @@ class Worker:
             )
             self._done[:0] = batch
             return False
+        except Exception:
+            log.exception("%s: writing %d result(s) failed unexpectedly", self.name, len(batch))
+            self._done[:0] = batch
+            return False
         except BaseException:
             self._done[:0] = batch  # cancelled: keep them (writing twice is harmless)
             raise
@@ -383,6 +392,9 @@ class Worker:
                 leases = await self.manager.extend_leases(ids, worker=self.name)
             except PgQueueError as exc:
                 log.warning("%s: heartbeat failed (%s)", self.name, exc)
+                continue
+            except Exception:
+                log.exception("%s: heartbeat failed unexpectedly", self.name)
                 continue
             for task_id, job in running.items():
                 lease = leases.get(task_id)

@@ -138,13 +138,22 @@ def empty_dsn(admin_dsn: str) -> Iterator[str]:
         asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
+async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
+    """Close a pool; if a test left connections checked out (it failed midway), cut them
+    after `timeout` instead of waiting for ever."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except TimeoutError:
+        pool.terminate()
+
+
 @pytest.fixture
 async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
     try:
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 @pytest.fixture
