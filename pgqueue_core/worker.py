@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .errors import NotFound, PgQueueError
+from .errors import PgQueueError
 from .maintenance import Maintenance
 from .manager import Manager
 from .models import Task
