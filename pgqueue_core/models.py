@@ -204,7 +204,8 @@ class QueueStatus:
 
 @dataclass(frozen=True, slots=True)
 class QueueSummary:
-    """One queue at a glance: task counts per status and its oldest waiting task."""
+    """One queue at a glance: task counts per status, and since when its oldest ready task
+    has been waiting (`oldest`: None when nothing is ready)."""
 
     namespace: str
     queue: str

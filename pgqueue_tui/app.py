@@ -83,6 +83,16 @@ class ConsoleApp(App[None]):
     def refresh_interval(self, factor: float) -> float:
         return self.refresh_seconds * factor
 
+    def on_mount(self) -> None:
+        if not self.namespace:
+            self.run_worker(self._ask_default_namespace(), group="health")
+
+    async def _ask_default_namespace(self) -> None:
+        """Without --namespace the server's default applies: its /health says which."""
+        ok, doc = await self.guard("ask the server", self.client.health(), quiet=True)
+        if ok and isinstance(doc, dict) and isinstance(doc.get("namespace"), str):
+            self.learn_namespace(doc["namespace"])
+
     async def on_unmount(self) -> None:
         await self.base_client.close()
 

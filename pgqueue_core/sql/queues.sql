@@ -65,11 +65,20 @@ SELECT q.namespace, q.queue, s.status, coalesce(c.n, 0) AS count
  ORDER BY q.namespace, q.queue, s.ord;
 
 -- name: queue_summaries :many
--- Per queue of the namespace: paused, and when its oldest waiting task was created.
+-- Per queue of the namespace: paused, and since when its oldest ready task has been ready
+-- (created, or due after a delay or backoff); the first ready task by id of each waiting
+-- status stands for its status, so a huge backlog costs two short index scans.
 SELECT q.queue, q.paused,
-       (SELECT min(t.created_at) FROM {schema}.task t
-         WHERE t.namespace = q.namespace AND t.queue = q.queue
-           AND t.status IN ('new', 'retry') AND t.dies_at > now()) AS oldest
+       (SELECT min(r.ready_since) FROM (
+            (SELECT coalesce(t.delayed_at, t.created_at) AS ready_since FROM {schema}.task t
+              WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'new'
+                AND t.dies_at > now() AND (t.delayed_at IS NULL OR t.delayed_at <= now())
+              ORDER BY t.id LIMIT 1)
+            UNION ALL
+            (SELECT coalesce(t.delayed_at, t.created_at) FROM {schema}.task t
+              WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'retry'
+                AND t.dies_at > now() AND t.delayed_at <= now()
+              ORDER BY t.id LIMIT 1)) AS r) AS oldest
   FROM {schema}.queue q
  WHERE q.namespace = $1
  ORDER BY q.queue;

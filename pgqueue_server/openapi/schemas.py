@@ -241,5 +241,12 @@ def schemas() -> JSON:
         "TaskList": _list_of("Task"),
         "TickerList": _list_of("Ticker"),
         "QueueSummaryList": _list_of("QueueSummary"),
-        "Health": obj({"status": {"const": "ok"}}, ["status"]),
+        "Health": obj(
+            {
+                "status": {"const": "ok"},
+                "namespace": {"type": "string", "description": "the server's default namespace"},
+                "version": {"type": "string"},
+            },
+            ["status", "namespace", "version"],
+        ),
     }

@@ -6,6 +6,7 @@ from sanic import Blueprint, HTTPResponse, Request, json
 
 from .. import params
 from ..auth import Access
+from ..metrics import version
 
 bp = Blueprint("health")
 
@@ -14,4 +15,7 @@ bp = Blueprint("health")
 async def health(request: Request) -> HTTPResponse:
     params.query(request)
     await request.app.ctx.manager.ping()
-    return json({"status": "ok"})
+    # The namespace a request without ?namespace= works in (the console shows it).
+    return json(
+        {"status": "ok", "namespace": request.app.ctx.manager.namespace, "version": version()}
+    )

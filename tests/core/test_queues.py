@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -267,3 +267,20 @@ async def test_concurrent_registration_and_creation(manager: Manager) -> None:
     )
     assert sum(not isinstance(r, BaseException) for r in created) == 1
     assert all(isinstance(r, Conflict) for r in created if isinstance(r, BaseException))
+
+
+async def test_oldest_is_the_oldest_ready_task(manager: Manager, conn: asyncpg.Connection) -> None:
+    await manager.register_queue(QueueMeta(queue="q"))
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    await manager.create_task("q", TaskMeta(payload="later", delayed_at=later))
+    (summary,) = await manager.queue_summaries()
+    assert summary.oldest is None  # waiting, but not ready yet
+    ready = await manager.create_task("q", TaskMeta(payload="now"))
+    (summary,) = await manager.queue_summaries()
+    assert summary.oldest == ready.created_at
+    await conn.execute(
+        "UPDATE pgqueue.task SET created_at = created_at - interval '1 hour' WHERE id = $1",
+        ready.id,
+    )
+    (summary,) = await manager.queue_summaries()
+    assert summary.oldest == ready.created_at - timedelta(hours=1)

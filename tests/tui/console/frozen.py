@@ -123,6 +123,9 @@ class FrozenClient:
     async def close(self) -> None:
         pass
 
+    async def health(self) -> dict[str, str]:
+        return {"status": "ok", "namespace": NS, "version": "0.1.0"}
+
     async def list_namespaces(self) -> list[str]:
         return ["billing", NS, "pgqueue"]
 
