@@ -27,6 +27,9 @@ test: $(STAMP) ## Run the test suite against a real PostgreSQL
 fuzz: $(STAMP) ## Schemathesis against the served openapi.json (also part of `make test`)
 	$(BIN)/pytest tests/server/test_fuzz.py -v $(PYTEST_ARGS)
 
+bench: $(STAMP) ## pgqueue's drain vs the raw-SQL limit on one database (BENCH_DSN=…)
+	$(BIN)/python bench/drain_vs_raw.py --dsn $(or $(BENCH_DSN),postgresql://postgres@127.0.0.1:5432/test)
+
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,4 +42,6 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
+
+.PHONY: bench
 .PHONY: help install run test fuzz lint format clean
