@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,6 +56,8 @@ def translate(exc: BaseException) -> PgQueueError | None:
         asyncpg.exceptions.DataError | asyncpg.exceptions.ProgramLimitExceededError,
     ):
         return InvalidArgument(f"value rejected by the database: {exc}")
+    if isinstance(exc, asyncio.TimeoutError):  # a statement timeout: no answer in time
+        return Unavailable("database unavailable: no answer within the query timeout")
     if isinstance(exc, _UNAVAILABLE):
         return Unavailable(f"database unavailable: {type(exc).__name__}: {exc}".rstrip(": "))
     if isinstance(exc, asyncpg.exceptions.PostgresConnectionError):
@@ -72,6 +75,24 @@ async def translated() -> AsyncIterator[None]:
         if mapped is None or mapped is exc:
             raise
         raise mapped from exc
+
+
+# Tasks waiting in `pool.acquire` right now, per pool (by id). While any waits, connections
+# that end an operation go back to the pool instead of being kept: under sustained load the
+# kept ones would otherwise be reused by newcomers for ever, and the waiters would starve
+# until their acquire timeout (503s from a server that is merely busy).
+_waiting: collections.Counter[int] = collections.Counter()
+
+
+async def _pool_acquire(pool: Any, timeout: float) -> Any:
+    key = id(pool)
+    _waiting[key] += 1
+    try:
+        return await pool.acquire(timeout=timeout)
+    finally:
+        _waiting[key] -= 1
+        if _waiting[key] <= 0:
+            del _waiting[key]
 
 
 class Connections:
@@ -99,7 +120,7 @@ class Connections:
                 return conn
             self._release(conn)
         try:
-            return await self.pool.acquire(timeout=timeout)
+            return await _pool_acquire(self.pool, timeout)
         except TimeoutError:
             raise Unavailable(f"no database connection became free within {timeout:g}s") from None
         except asyncpg.exceptions.PostgresError as exc:
@@ -112,6 +133,7 @@ class Connections:
         if (
             not clean
             or closing
+            or _waiting[id(self.pool)]
             or len(self._idle) >= self.keep
             or conn.is_closed()
             or conn.is_in_transaction()
@@ -165,7 +187,7 @@ async def connection(pool: Any, timeout: float) -> AsyncIterator[Any]:
     """A pooled connection within `timeout` seconds (else Unavailable), errors translated."""
     async with translated():
         try:
-            conn = await pool.acquire(timeout=timeout)
+            conn = await _pool_acquire(pool, timeout)
         except TimeoutError:
             raise Unavailable(f"no database connection became free within {timeout:g}s") from None
         try:

@@ -60,9 +60,11 @@ class Worker:
     `handlers` maps queue names to callables taking the Task; the return value is the success
     result, an exception the failure result. Sync handlers run in a thread pool.
 
-    * at most `concurrency` handlers run at once; up to `prefetch` more tasks are claimed
-      ahead (default: as many as `concurrency`; use 0 for long tasks so that other workers
-      get them);
+    * at most `concurrency` handlers run at once. Tasks are claimed ahead into a buffer so
+      that handlers never wait for a claim round trip: by default the buffer adapts, holding
+      about two claim round trips' worth of work (measured), between none (slow handlers:
+      other workers get the tasks) and 8 × `concurrency` (fast ones); an integer `prefetch`
+      fixes its size (0: claim only for a free handler);
     * wake-ups come from LISTEN/NOTIFY (one connection per process), a timer to the next
       delayed task, and a poll every `poll_interval` seconds as a fallback (every 0.5 s while
       the LISTEN connection is down, or always with `listen=False`, e.g. behind PgBouncer);
@@ -103,7 +105,8 @@ class Worker:
         self.handlers = dict(handlers)
         self.queues = sorted(self.handlers)
         self.concurrency = concurrency
-        self.prefetch = concurrency if prefetch is None else max(0, prefetch)
+        self.prefetch = prefetch if prefetch is None else max(0, prefetch)
+        self.max_prefetch = 8 * concurrency if prefetch is None else self.prefetch
         self.poll_interval = poll_interval
         self.grace_period = grace_period
         self.listen = listen
@@ -129,6 +132,9 @@ class Worker:
         self._notifier: Notifier | None = None
         self._force = False
         self._backoff = 0.0  # seconds to wait after a claim that found nothing
+        # Moving averages (seconds) of a handler run and of a claim round trip.
+        self._handler_time: float | None = None
+        self._claim_time: float | None = None
         self._closing = False  # set once no handler runs any more: flush what is left, end
         self.idle = asyncio.Event()  # set while the worker waits for work (for tests, probes)
 
@@ -191,17 +197,29 @@ class Worker:
         if event is None or (event[0] == self.manager.namespace and event[1] in self.handlers):
             self._wake.set()
 
+    def prefetch_now(self) -> int:
+        """How many tasks to hold claimed beyond the running ones, right now."""
+        if self.prefetch is not None:
+            return self.prefetch
+        if self._handler_time is None or self._claim_time is None:
+            return self.concurrency  # nothing measured yet
+        # Handlers finish `concurrency / handler_time` tasks a second; hold what they get
+        # through in two claim round trips, so that a claim always lands before they run dry.
+        wanted = 2 * self._claim_time * self.concurrency / max(self._handler_time, 1e-6)
+        return min(self.max_prefetch, round(wanted))
+
     async def _claim_loop(self) -> None:
-        capacity = self.concurrency + self.prefetch
-        # Claim in batches: while work is held, wait until a quarter of the room is free.
-        threshold = max(1, capacity // 4)
         while not self._stopping.is_set():
-            room = capacity - self.held
-            if room <= 0 or (self.held and room < threshold):
+            prefetch = self.prefetch_now()
+            room = self.concurrency + prefetch - self.held
+            # Claim in batches: top the buffer up once it is down to half its size (claim for
+            # every free handler when nothing is held ahead).
+            if room <= 0 or len(self._buffer) > prefetch // 2:
                 self._room.clear()
                 await self._room.wait()
                 continue
             self._wake.clear()
+            started = asyncio.get_running_loop().time()
             try:
                 tasks = await self.manager.next_tasks(self.name, *self.queues, limit=room)
             except PgQueueError as exc:
@@ -215,6 +233,9 @@ class Worker:
                 log.exception("%s: claim failed unexpectedly; retrying", self.name)
                 await self._sleep(RETRY_DB_AFTER)
                 continue
+            self._claim_time = _average(
+                self._claim_time, asyncio.get_running_loop().time() - started
+            )
             if tasks:
                 self.stats.claimed += len(tasks)
                 self._buffer.extend(tasks)
@@ -266,8 +287,11 @@ class Worker:
 
     async def _execute(self, task: Task) -> None:
         success, result = True, None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             result = await self._call(task)
+            self._handler_time = _average(self._handler_time, loop.time() - started)
         except asyncio.CancelledError:
             reason = self._reasons.pop(task.id, "stopped")
             if reason == "lost":
@@ -283,6 +307,7 @@ class Worker:
         except Exception as exc:
             success = False
             result = {"error": type(exc).__name__, "message": str(exc)}
+            self._handler_time = _average(self._handler_time, loop.time() - started)
         try:
             encoded = json.dumps(result, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
@@ -480,6 +505,11 @@ class Worker:
                     signal.signal(sig, previous)
 
         return restore
+
+
+def _average(current: float | None, sample: float, weight: float = 0.05) -> float:
+    """Exponential moving average (the first sample starts it)."""
+    return sample if current is None else current + weight * (sample - current)
 
 
 def _is_async(handler: Handler) -> bool:

@@ -107,29 +107,13 @@ RETURNING {task_columns};
 -- name: task_release_many :many
 -- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
 -- new status of each task released (a task rescued or expired meanwhile is left alone).
--- Rows are found by primary key (= ANY), whatever the statistics say.
-UPDATE {schema}.task AS t
-   SET {release_set(r.ok)},
-       result = r.result
-  FROM unnest($3::bigint[], $4::integer[], $5::boolean[], $6::jsonb[])
-           AS r(id, attempt, ok, result),
-       {schema}.queue q
- WHERE t.id = ANY ($3::bigint[]) AND t.id = r.id AND t.namespace = $1 AND t.worker = $2 AND t.attempt = r.attempt
-   AND t.status = 'retained' AND t.dies_at > now()
-   AND q.namespace = t.namespace AND q.queue = t.queue
-RETURNING t.id, t.status;
+SELECT * FROM {schema}.release_tasks($1, $2, $3::bigint[], $4::integer[], $5::boolean[],
+                                     $6::jsonb[]);
 
 -- name: task_unclaim_many :many
 -- Give back claims that worker $2 never started (it is stopping): each task waits again as
 -- before the claim, and the claim does not count as an attempt.
-UPDATE {schema}.task AS t
-   SET status = CASE WHEN t.attempt <= 1 THEN 'new' ELSE 'retry' END,
-       attempt = t.attempt - 1, started_at = NULL, leased_until = NULL,
-       worker = CASE WHEN t.attempt <= 1 THEN NULL ELSE t.worker END
-  FROM unnest($3::bigint[], $4::integer[]) AS r(id, attempt)
- WHERE t.id = r.id AND t.namespace = $1 AND t.worker = $2 AND t.attempt = r.attempt
-   AND t.status = 'retained'
-RETURNING t.id;
+SELECT t AS id FROM {schema}.unclaim_tasks($1, $2, $3::bigint[], $4::integer[]) AS t;
 
 -- name: task_extend_lease :many
 -- Heartbeat: push the lease of retained tasks to now + $4 (NULL: the queue's lease);

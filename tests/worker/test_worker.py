@@ -404,3 +404,56 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
         worker.stop()
         await run
     assert got == [7]
+
+
+async def test_slow_handlers_do_not_hoard_tasks(jobs: Manager, pool: asyncpg.Pool) -> None:
+    await jobs.create_tasks("jobs", [TaskMeta(payload=i) for i in range(20)])
+    done = 0
+    four_done = asyncio.Event()
+
+    async def handle(task: Task) -> None:
+        nonlocal done
+        await asyncio.sleep(0.2)  # the work: slow next to a claim round trip
+        done += 1
+        if done == 4:
+            four_done.set()
+
+    worker = Worker(jobs, "slow", {"jobs": handle}, concurrency=2, handle_signals=False)
+    run = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(30):
+            await four_done.wait()
+        held = []
+        for _ in range(10):  # sample what the worker holds while it works
+            held.append(
+                await pool.fetchval("SELECT count(*) FROM pgqueue.task WHERE status = 'retained'")
+            )
+            await asyncio.sleep(0.02)
+    finally:
+        worker.stop()
+        await run
+    assert worker.prefetch_now() == 0
+    assert max(held) <= 2  # only what its two handlers run: the rest stays for other workers
+
+
+async def test_fast_handlers_claim_ahead(jobs: Manager) -> None:
+    n = 5000
+    await jobs.create_tasks("jobs", [TaskMeta(payload=i) for i in range(n)])
+    seen = 0
+    all_seen = asyncio.Event()
+
+    async def handle(task: Task) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == n:
+            all_seen.set()
+
+    worker = Worker(jobs, "fast", {"jobs": handle}, concurrency=4, handle_signals=False)
+    run = asyncio.create_task(worker.run())
+    async with asyncio.timeout(60):
+        await all_seen.wait()
+    worker.stop()
+    await run
+    # Handlers far faster than a claim round trip: the buffer grows to its ceiling.
+    assert worker.prefetch_now() > worker.concurrency
+    assert worker.prefetch_now() <= 8 * worker.concurrency

@@ -176,3 +176,38 @@ BEGIN
     RETURNING t.*;
 END
 $$;
+
+-- Release a batch of worker p_worker's claims (id + attempt); a task rescued or expired
+-- meanwhile is left alone. Returns the id and new status of each task released. A function
+-- so that the join of the batch with the task table is planned for each call with the real
+-- batch size and never as a nested loop (a cached generic plan did that: quadratic time).
+CREATE FUNCTION {schema}.release_tasks(
+    p_namespace text, p_worker text, p_ids bigint[], p_attempts integer[], p_oks boolean[],
+    p_results jsonb[]
+) RETURNS TABLE (id bigint, status text) LANGUAGE sql SET enable_nestloop = off AS $$
+    UPDATE {schema}.task AS t
+       SET {release_set(r.ok)},
+           result = r.result
+      FROM unnest(p_ids, p_attempts, p_oks, p_results) AS r(id, attempt, ok, result),
+           {schema}.queue q
+     WHERE t.id = ANY (p_ids) AND t.id = r.id AND t.attempt = r.attempt
+       AND t.namespace = p_namespace AND t.worker = p_worker
+       AND t.status = 'retained' AND t.dies_at > now()
+       AND q.namespace = t.namespace AND q.queue = t.queue
+    RETURNING t.id, t.status
+$$;
+
+-- Give back claims (id + attempt) that worker p_worker never started (it is stopping): each
+-- task waits again as before the claim, which does not count as an attempt.
+CREATE FUNCTION {schema}.unclaim_tasks(
+    p_namespace text, p_worker text, p_ids bigint[], p_attempts integer[]
+) RETURNS SETOF bigint LANGUAGE sql SET enable_nestloop = off AS $$
+    UPDATE {schema}.task AS t
+       SET status = CASE WHEN t.attempt <= 1 THEN 'new' ELSE 'retry' END,
+           attempt = t.attempt - 1, started_at = NULL, leased_until = NULL,
+           worker = CASE WHEN t.attempt <= 1 THEN NULL ELSE t.worker END
+      FROM unnest(p_ids, p_attempts) AS r(id, attempt)
+     WHERE t.id = ANY (p_ids) AND t.id = r.id AND t.attempt = r.attempt
+       AND t.namespace = p_namespace AND t.worker = p_worker AND t.status = 'retained'
+    RETURNING t.id
+$$;
