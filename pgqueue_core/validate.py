@@ -95,10 +95,14 @@ def paging(offset: int | None, limit: int | None) -> tuple[int, int]:
     return offset, min(limit, MAX_LIMIT)
 
 
+# One encoder for every payload and result (json.dumps with options builds one per call).
+JSON_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 def payload(value: Any, what: str = "payload") -> str:
     """JSON text of a payload or result (any JSON value; None is JSON null)."""
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+        return JSON_ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{what} is not JSON-serialisable: {exc}") from None
 

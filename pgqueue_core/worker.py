@@ -20,6 +20,7 @@ from .maintenance import Maintenance
 from .manager import Manager
 from .models import Task
 from .notifier import Notifier
+from .validate import JSON_ENCODER
 
 log = logging.getLogger(__name__)
 
@@ -309,7 +310,7 @@ class Worker:
             result = {"error": type(exc).__name__, "message": str(exc)}
             self._handler_time = _average(self._handler_time, loop.time() - started)
         try:
-            encoded = json.dumps(result, allow_nan=False, separators=(",", ":"))
+            encoded = JSON_ENCODER.encode(result)
         except (TypeError, ValueError) as exc:
             success = False
             encoded = json.dumps(
