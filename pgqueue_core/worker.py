@@ -107,7 +107,7 @@ class Worker:
         self.queues = sorted(self.handlers)
         self.concurrency = concurrency
         self.prefetch = prefetch if prefetch is None else max(0, prefetch)
-        self.max_prefetch = 8 * concurrency if prefetch is None else self.prefetch
+        self.max_prefetch: int = 8 * concurrency if prefetch is None else max(0, prefetch)
         self.poll_interval = poll_interval
         self.grace_period = grace_period
         self.listen = listen

@@ -5,31 +5,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Grid, VerticalScroll
+from textual.widgets import Input, Label, Static
 
 from pgqueue_core import validate
 from pgqueue_core.durations import format_duration, parse_duration
 from pgqueue_core.errors import InvalidArgument
 from pgqueue_core.models import Queue, QueueMeta
 
+from .form import FormScreen
+
 _DURATIONS = ("ttl", "retry_delay", "lease")
 
 
-class QueueFormScreen(ModalScreen[QueueMeta | None]):
+class QueueFormScreen(FormScreen[QueueMeta]):
     """Dismissed with the fields to send (only those changed when editing) or None.
     Values are checked here first, so that most mistakes never reach the server."""
 
-    CSS_PATH = "dialog.tcss"
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "cancel", "Cancel"),
-    ]
-
     def __init__(self, queue: Queue | None = None) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.queue = queue
 
     def compose(self) -> ComposeResult:
@@ -57,10 +51,7 @@ class QueueFormScreen(ModalScreen[QueueMeta | None]):
                 "Durations like 90s, 1h30m or PT1H. Concurrency: most tasks retained at once.",
                 classes="hint",
             )
-            yield Static(classes="error", id="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save", variant="primary", id="save", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield from self.buttons()
 
     def _duration(self, field: str) -> str:
         if self.queue is None:
@@ -71,39 +62,14 @@ class QueueFormScreen(ModalScreen[QueueMeta | None]):
     def on_mount(self) -> None:
         self.query_one("#queue" if self.queue is None else "#ttl", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def action_save(self) -> None:
-        try:
-            meta = self._meta()
-        except InvalidArgument as exc:
-            self.query_one("#error", Static).update(str(exc))
-            return
-        self.dismiss(meta)
-
-    def _text(self, field: str) -> str:
-        return self.query_one(f"#{field}", Input).value.strip()
-
-    def _meta(self) -> QueueMeta:
+    def read(self) -> QueueMeta:
         q = self.queue
-        name = validate.name(self._text("queue"), "queue")
+        name = validate.name(self.text("queue"), "queue")
         fields: dict[str, object] = {}
         if q is None or name != q.queue:
             fields["queue"] = name
         for field in _DURATIONS:
-            text = self._text(field)
+            text = self.text(field)
             if not text:
                 continue
             value = parse_duration(text, field.replace("_", " "))
@@ -122,7 +88,7 @@ class QueueFormScreen(ModalScreen[QueueMeta | None]):
         return QueueMeta(**fields)  # type: ignore[arg-type]
 
     def _number(self, field: str, minimum: int) -> int | None:
-        text = self._text(field)
+        text = self.text(field)
         if not text:
             return None
         try:

@@ -6,10 +6,8 @@ import json
 from datetime import timedelta
 
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.containers import Grid, VerticalScroll
+from textual.widgets import Input, Label
 
 from pgqueue_core import validate
 from pgqueue_core.durations import format_duration, parse_duration
@@ -17,19 +15,14 @@ from pgqueue_core.errors import InvalidArgument
 from pgqueue_core.models import MISSING, Ticker, TickerMeta
 
 from ..widgets.json_editor import JsonEditor
+from .form import FormScreen
 
 
-class TickerFormScreen(ModalScreen[TickerMeta | None]):
+class TickerFormScreen(FormScreen[TickerMeta]):
     """Dismissed with the fields to send (only those changed when editing) or None."""
 
-    CSS_PATH = "dialog.tcss"
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("escape", "cancel", "Cancel"),
-    ]
-
     def __init__(self, ticker: Ticker | None = None) -> None:
-        super().__init__(classes="dialog")
+        super().__init__()
         self.ticker = ticker
 
     def compose(self) -> ComposeResult:
@@ -52,37 +45,12 @@ class TickerFormScreen(ModalScreen[TickerMeta | None]):
             yield Label("payload (JSON)", classes="hint")
             payload = json.dumps(t.payload, indent=2, ensure_ascii=False) if t else "{}"
             yield JsonEditor(payload, id="payload")
-            yield Static(classes="error", id="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save", variant="primary", id="save", compact=True)
-                yield Button("Cancel", id="cancel", compact=True)
+            yield from self.buttons()
 
     def on_mount(self) -> None:
         self.query_one("#ticker" if self.ticker is None else "#interval", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def action_save(self) -> None:
-        try:
-            meta = self._meta()
-        except InvalidArgument as exc:
-            self.query_one("#error", Static).update(str(exc))
-            return
-        self.dismiss(meta)
-
-    def _meta(self) -> TickerMeta:
+    def read(self) -> TickerMeta:
         t = self.ticker
         name = validate.name(self.query_one("#ticker", Input).value, "ticker")
         text = self.query_one("#interval", Input).value.strip()
@@ -93,10 +61,7 @@ class TickerFormScreen(ModalScreen[TickerMeta | None]):
             interval = parse_duration(text, "interval")
             if interval < timedelta(seconds=1):
                 raise InvalidArgument("the interval must be at least 1s")
-        editor = self.query_one(JsonEditor)
-        if (problem := editor.problem) is not None:
-            raise InvalidArgument(f"the payload is not valid JSON ({problem})")
-        payload = editor.value
+        payload = self.json_value("the payload")
         return TickerMeta(
             ticker=name if t is None or name != t.ticker else None,
             interval=interval if t is None or interval != t.interval else None,
