@@ -2,7 +2,9 @@
 -- a task whose dies_at has passed reads as expired even before maintenance stores it.
 
 -- name: task_insert :one
--- Insert one task into a queue (none if the queue is missing or the key is live).
+-- Insert one task into a queue (none if the queue is missing or the key is live), and wake
+-- the queue's workers (notifications are sent at commit, never for a rolled-back insert).
+WITH ins AS (
 INSERT INTO {schema}.task AS t
        (namespace, queue, payload, delayed_at, dies_at, retries, priority, key)
 SELECT q.namespace, q.queue, $3::jsonb, $4::timestamptz,
@@ -11,10 +13,14 @@ SELECT q.namespace, q.queue, $3::jsonb, $4::timestamptz,
  WHERE q.namespace = $1 AND q.queue = $2
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
-RETURNING {task_columns};
+RETURNING {task_columns}
+), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
+SELECT ins.* FROM ins, woke;
 
 -- name: task_insert_many :many
--- Insert many tasks in one statement; returns (ord, id) of those inserted (live keys skip).
+-- Insert many tasks in one statement (one wake-up); returns the ids of those inserted in
+-- input order (a key that is live, or repeated in the batch, inserts nothing).
+WITH ins AS (
 INSERT INTO {schema}.task AS t
        (namespace, queue, payload, delayed_at, dies_at, retries, priority, key)
 SELECT q.namespace, q.queue, u.payload, u.delayed_at,
@@ -26,16 +32,22 @@ SELECT q.namespace, q.queue, u.payload, u.delayed_at,
  ORDER BY u.ord
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
-RETURNING t.id;
+RETURNING t.id
+), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
+SELECT ins.id FROM ins, woke ORDER BY ins.id;
 
 -- name: task_insert_plain :many
--- Insert many tasks without keys, priorities or delays (the fast path); returns ids in order.
+-- Insert many tasks without keys, priorities or delays (the fast path, one wake-up);
+-- returns the ids in input order (ids grow in insertion order).
+WITH ins AS (
 INSERT INTO {schema}.task AS t (namespace, queue, payload, dies_at, retries)
 SELECT q.namespace, q.queue, u.payload, now() + q.ttl, q.retries
   FROM {schema}.queue q, unnest($3::jsonb[]) WITH ORDINALITY AS u(payload, ord)
  WHERE q.namespace = $1 AND q.queue = $2
  ORDER BY u.ord
-RETURNING t.id;
+RETURNING t.id
+), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
+SELECT ins.id FROM ins, woke ORDER BY ins.id;
 
 -- name: task_expire_key :exec
 -- Store the expiry of an overdue task holding a key, so that the key is free again.

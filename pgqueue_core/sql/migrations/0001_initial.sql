@@ -86,22 +86,14 @@ CREATE TABLE {schema}.ticker (
     CONSTRAINT ticker_interval_check CHECK ("interval" >= interval '1 second')
 );
 
--- Wake-ups: one notification per (namespace, queue) per statement on the one fixed channel,
--- so any namespace length works (channel names are limited to 63 bytes, payloads are not).
-CREATE FUNCTION {schema}.task_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{channel}', n.namespace || '/' || n.queue)
-    FROM (SELECT DISTINCT namespace, queue FROM new_rows) AS n;
-    RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER task_notify_insert AFTER INSERT ON {schema}.task
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.task_notify();
-
--- Tasks that become waiting again (retry after a failure or a lapsed lease, requeue) wake
--- the workers too; the WHEN clause keeps claims and completions free of any trigger call.
+-- Wake-ups travel on one fixed channel with "namespace/queue" as the payload, so any
+-- namespace length works (channel names are limited to 63 bytes, payloads are not).
+-- The insert statements notify by themselves (one notification per statement, no trigger
+-- cost on the hottest path); updates that make a task wait again notify through this
+-- trigger.
+-- Tasks that become waiting again (retry after a failure or a lapsed lease, requeue,
+-- a claim given back) wake the workers; the WHEN clause keeps claims and completions free
+-- of any trigger call.
 CREATE FUNCTION {schema}.task_notify_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('{channel}', NEW.namespace || '/' || NEW.queue);
