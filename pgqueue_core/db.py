@@ -95,6 +95,30 @@ async def _pool_acquire(pool: Any, timeout: float) -> Any:
             del _waiting[key]
 
 
+def usable(conn: Any) -> bool:
+    """Whether a pooled connection is still open and still ours: asyncpg hands the slot of a
+    connection that died back to the pool by itself (the proxy then refuses every call)."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.exceptions.InterfaceError:
+        return False
+
+
+async def release(pool: Any, conn: Any, timeout: float | None = None) -> None:
+    """Give a connection back to the pool, whatever state it is in.
+
+    asyncpg 0.31 skips a connection found closed in `release` ("pool connections perform
+    the necessary cleanup"), but one cut by the server while checked out has not always
+    done that cleanup: its slot would stay taken for ever (a PostgreSQL restart leaked one
+    connection in about half the runs, and `pool.close()` then hung). Terminating it first
+    frees the slot; the release afterwards is then a no-op.
+    """
+    with contextlib.suppress(asyncpg.exceptions.InterfaceError):  # already given back
+        if conn.is_closed():
+            conn.terminate()
+    await pool.release(conn, timeout=timeout)
+
+
 class Connections:
     """Hands out pooled connections, keeping a few of them between operations.
 
@@ -116,7 +140,7 @@ class Connections:
         while self._idle:
             conn, timer = self._idle.pop()
             timer.cancel()
-            if not conn.is_closed():
+            if usable(conn):
                 return conn
             self._release(conn)
         try:
@@ -135,7 +159,7 @@ class Connections:
             or closing
             or _waiting[id(self.pool)]
             or len(self._idle) >= self.keep
-            or conn.is_closed()
+            or not usable(conn)
             or conn.is_in_transaction()
         ):
             self._release(conn)
@@ -158,7 +182,7 @@ class Connections:
 
     async def _release_now(self, conn: Any) -> None:
         with contextlib.suppress(Exception):
-            await self.pool.release(conn)
+            await release(self.pool, conn)
 
     async def close(self) -> None:
         """Give every kept connection back to the pool now."""
@@ -193,4 +217,4 @@ async def connection(pool: Any, timeout: float) -> AsyncIterator[Any]:
         try:
             yield conn
         finally:
-            await pool.release(conn)
+            await release(pool, conn)

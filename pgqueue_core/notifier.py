@@ -8,13 +8,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from . import queries
+from . import db, queries
 
 log = logging.getLogger(__name__)
 
-# A subscriber gets (namespace, queue) for each notification, or None after a (re)connect,
-# when notifications may have been missed and everything is worth a look.
-Subscriber = Callable[[tuple[str, str] | None], None]
+# A subscriber gets (namespace, queue, ready_at) for each notification — ready_at: when the
+# task becomes ready (epoch seconds), None for "now" — or None after a (re)connect, when
+# notifications may have been missed and everything is worth a look.
+Event = tuple[str, str, float | None]
+Subscriber = Callable[[Event | None], None]
 
 PROBE_EVERY = 10.0  # seconds between liveness checks of the listening connection
 MAX_BACKOFF = 5.0
@@ -61,7 +63,7 @@ class Notifier:
                 await task
             self._shared.pop((id(self._pool), self._channel), None)
 
-    def _publish(self, event: tuple[str, str] | None) -> None:
+    def _publish(self, event: Event | None) -> None:
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
@@ -69,8 +71,13 @@ class Notifier:
                 log.exception("notification subscriber failed")
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        namespace, _, queue = payload.partition("/")
-        self._publish((namespace, queue))
+        namespace, _, rest = payload.partition("/")
+        queue, _, at = rest.partition("@")
+        try:
+            ready_at = float(at) if at else None
+        except ValueError:
+            ready_at = None
+        self._publish((namespace, queue, ready_at))
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -102,7 +109,7 @@ class Notifier:
                     if not conn.is_closed():
                         await conn.remove_listener(self._channel, self._on_notify)
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(self._pool.release(conn, timeout=2))
+                    await asyncio.shield(db.release(self._pool, conn, timeout=2))
             self.reconnects += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)

@@ -9,16 +9,18 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .errors import PgQueueError
 from .maintenance import Maintenance
 from .manager import Manager
 from .models import Task
+from .notifier import Event as NotifierEvent
 from .notifier import Notifier
 from .validate import JSON_ENCODER
 
@@ -133,6 +135,9 @@ class Worker:
         self._notifier: Notifier | None = None
         self._force = False
         self._backoff = 0.0  # seconds to wait after a claim that found nothing
+        self._due: float | None = None  # when the next waiting task becomes ready (epoch s)
+        self._due_known = False  # whether _due is up to date
+        self._reschedule = asyncio.Event()  # _due moved: recompute the idle timeout
         # Moving averages (seconds) of a handler run and of a claim round trip.
         self._handler_time: float | None = None
         self._claim_time: float | None = None
@@ -194,9 +199,19 @@ class Worker:
 
     # ---- claiming -----------------------------------------------------------------------
 
-    def _on_notify(self, event: tuple[str, str] | None) -> None:
-        if event is None or (event[0] == self.manager.namespace and event[1] in self.handlers):
+    def _on_notify(self, event: NotifierEvent | None) -> None:
+        if event is None:  # (re)connected: anything may have happened meanwhile
+            self._due_known = False
             self._wake.set()
+            return
+        namespace, queue, ready_at = event
+        if namespace != self.manager.namespace or queue not in self.handlers:
+            return
+        if ready_at is None or ready_at <= time.time():
+            self._wake.set()
+        elif self._due is None or ready_at < self._due:
+            self._due = ready_at  # a delayed task: wake up then, no claim now
+            self._reschedule.set()
 
     def prefetch_now(self) -> int:
         """How many tasks to hold claimed beyond the running ones, right now."""
@@ -251,25 +266,41 @@ class Worker:
             await self._idle()
 
     async def _idle(self) -> None:
-        """Wait for a notification, the next delayed task, a poll, or room after a full claim."""
+        """Wait for a notification, the next delayed task, a poll, or room after a full claim.
+
+        The next due time comes from the database only when it is not known: at start,
+        after a reconnect, after the timer fired (the tasks then due are claimed, the next
+        one is unknown); notifications of delayed tasks move it earlier without a query."""
         if self._wake.is_set():
             return
-        listening = self._notifier is not None and self._notifier.connected
-        timeout = self.poll_interval if listening else min(self.poll_interval, FAST_POLL)
-        try:
-            due = await self.manager.next_due(*self.queues)
-        except Exception:  # the claim loop reports database trouble; just wait
-            due = None
-        if due is not None:
-            until_due = max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001
-            timeout = min(timeout, max(until_due, self._backoff))
-        if timeout > 0 and not self._wake.is_set():
-            self.idle.set()
+        if not self._due_known:
             try:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-            finally:
-                self.idle.clear()
+                due = await self.manager.next_due(*self.queues)
+                self._due = None if due is None else due.timestamp()
+                self._due_known = True
+            except Exception:  # the claim loop reports database trouble; just wait
+                self._due = None
+        listening = self._notifier is not None and self._notifier.connected
+        poll = self.poll_interval if listening else min(self.poll_interval, FAST_POLL)
+        self.idle.set()
+        try:
+            while not self._wake.is_set():
+                timeout = poll
+                if self._due is not None:
+                    until_due = max(0.0, self._due - time.time()) + 0.001
+                    timeout = min(timeout, max(until_due, self._backoff))
+                self._reschedule.clear()
+                waits = [asyncio.ensure_future(e.wait()) for e in (self._wake, self._reschedule)]
+                done, pending = await asyncio.wait(
+                    waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in pending:
+                    waiter.cancel()
+                if not done:  # the timer fired: look again, and ask what is due next
+                    self._due_known = False
+                    return
+        finally:
+            self.idle.clear()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

@@ -14,7 +14,8 @@ SELECT q.namespace, q.queue, $3::jsonb, $4::timestamptz,
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
 RETURNING {task_columns}
-), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
+), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2
+        || coalesce('@' || extract(epoch FROM $4::timestamptz), '')))
 SELECT ins.* FROM ins, woke;
 
 -- name: task_insert_many :many
@@ -33,7 +34,9 @@ SELECT q.namespace, q.queue, u.payload, u.delayed_at,
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
 RETURNING t.id
-), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
+), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2
+        || CASE WHEN bool_or(d IS NULL) THEN '' ELSE '@' || extract(epoch FROM min(d)) END)
+      FROM unnest($4::timestamptz[]) AS d)
 SELECT ins.id FROM ins, woke ORDER BY ins.id;
 
 -- name: task_insert_plain :many

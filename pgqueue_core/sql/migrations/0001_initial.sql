@@ -86,8 +86,10 @@ CREATE TABLE {schema}.ticker (
     CONSTRAINT ticker_interval_check CHECK ("interval" >= interval '1 second')
 );
 
--- Wake-ups travel on one fixed channel with "namespace/queue" as the payload, so any
--- namespace length works (channel names are limited to 63 bytes, payloads are not).
+-- Wake-ups travel on one fixed channel with "namespace/queue" as the payload — followed by
+-- "@<epoch seconds>" when the task becomes ready later — so any namespace length works
+-- (channel names are limited to 63 bytes, payloads are not) and an idle worker knows when
+-- to look again without asking.
 -- The insert statements notify by themselves (one notification per statement, no trigger
 -- cost on the hottest path); updates that make a task wait again notify through this
 -- trigger.
@@ -96,7 +98,9 @@ CREATE TABLE {schema}.ticker (
 -- of any trigger call.
 CREATE FUNCTION {schema}.task_notify_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{channel}', NEW.namespace || '/' || NEW.queue);
+    PERFORM pg_notify('{channel}', NEW.namespace || '/' || NEW.queue
+        || CASE WHEN NEW.delayed_at > now() THEN '@' || extract(epoch FROM NEW.delayed_at)
+                ELSE '' END);
     RETURN NULL;
 END
 $$;
