@@ -49,6 +49,26 @@ def _check_task_meta(meta: TaskMeta) -> tuple[str, datetime | None, int, str | N
     )
 
 
+def _plain_payloads(metas: Sequence[TaskMeta]) -> list[str] | None:
+    """The encoded payloads when every task is plain (no delay, priority or key), else None
+    (the slow path then checks every field and explains what is wrong)."""
+    payloads = []
+    for meta in metas:
+        if (
+            type(meta) is not TaskMeta
+            or meta.payload is MISSING
+            or meta.delayed_at is not None
+            or meta.priority != 0
+            or meta.key is not None
+        ):
+            return None
+        payloads.append(meta.payload)
+    try:
+        return [validate.JSON_ENCODER.encode(payload) for payload in payloads]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"payload is not JSON-serialisable: {exc}") from None
+
+
 def _queue_names(queues: Iterable[str]) -> list[str] | None:
     names = [validate.name(q, "queue") for q in queues]
     return sorted(set(names)) if names else None
@@ -126,20 +146,14 @@ class TaskOps(ManagerBase):
         if not metas:
             await self.get_queue(queue)  # type: ignore[attr-defined]
             return []
+        payloads = _plain_payloads(metas)
+        if payloads is not None:  # the common case, checked in one quick pass
+            rows = await self._fetch("task_insert_plain", self.namespace, queue, payloads)
+            if not rows:
+                raise NotFound(f"queue {queue!r} not found")
+            return [r["id"] for r in rows]
         checked = [_check_task_meta(m) for m in metas]
-        plain = all(d is None and p == 0 and k is None for _, d, p, k in checked)
         async with self._conn() as conn:
-            if plain:
-                rows = await conn.fetch(
-                    self._sql["task_insert_plain"],
-                    self.namespace,
-                    queue,
-                    [c[0] for c in checked],
-                    timeout=self._query_timeout,
-                )
-                if not rows:
-                    raise NotFound(f"queue {queue!r} not found")
-                return [r["id"] for r in rows]
             return await self._create_keyed(conn, queue, checked)
 
     async def _create_keyed(

@@ -45,7 +45,7 @@ WITH lapsed AS (
 ), done AS (
     UPDATE {schema}.task AS t
        SET {release_set(false)},
-           result = jsonb_build_object(
+           result = json_build_object(
                'error', 'LeaseExpired',
                'message', 'the lease of worker ' || coalesce(t.worker, '?') || ' lapsed at '
                           || to_char(t.leased_until AT TIME ZONE 'UTC',

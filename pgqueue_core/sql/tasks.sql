@@ -7,7 +7,7 @@
 WITH ins AS (
 INSERT INTO {schema}.task AS t
        (namespace, queue, payload, delayed_at, dies_at, retries, priority, key)
-SELECT q.namespace, q.queue, $3::jsonb, $4::timestamptz,
+SELECT q.namespace, q.queue, $3::json, $4::timestamptz,
        greatest(now(), coalesce($4::timestamptz, now())) + q.ttl, q.retries, $5, $6
   FROM {schema}.queue q
  WHERE q.namespace = $1 AND q.queue = $2
@@ -27,7 +27,7 @@ INSERT INTO {schema}.task AS t
 SELECT q.namespace, q.queue, u.payload, u.delayed_at,
        greatest(now(), coalesce(u.delayed_at, now())) + q.ttl, q.retries, u.priority, u.key
   FROM {schema}.queue q,
-       unnest($3::jsonb[], $4::timestamptz[], $5::integer[], $6::text[])
+       unnest($3::json[], $4::timestamptz[], $5::integer[], $6::text[])
            WITH ORDINALITY AS u(payload, delayed_at, priority, key, ord)
  WHERE q.namespace = $1 AND q.queue = $2
  ORDER BY u.ord
@@ -45,7 +45,7 @@ SELECT ins.id FROM ins, woke ORDER BY ins.id;
 WITH ins AS (
 INSERT INTO {schema}.task AS t (namespace, queue, payload, dies_at, retries)
 SELECT q.namespace, q.queue, u.payload, now() + q.ttl, q.retries
-  FROM {schema}.queue q, unnest($3::jsonb[]) WITH ORDINALITY AS u(payload, ord)
+  FROM {schema}.queue q, unnest($3::json[]) WITH ORDINALITY AS u(payload, ord)
  WHERE q.namespace = $1 AND q.queue = $2
  ORDER BY u.ord
 RETURNING t.id
@@ -112,7 +112,7 @@ SELECT min(coalesce(t.delayed_at, now())) FROM {schema}.task t
 -- requested ends cancelled on failure. $5 (worker) and $6 (attempt) guard when given.
 UPDATE {schema}.task AS t
    SET {release_set($3::boolean)},
-       result = $4::jsonb
+       result = $4::json
   FROM {schema}.queue q
  WHERE t.namespace = $1 AND t.id = $2 AND t.status = 'retained' AND t.dies_at > now()
    AND ($5::text IS NULL OR t.worker = $5) AND ($6::integer IS NULL OR t.attempt = $6)
@@ -123,7 +123,7 @@ RETURNING {task_columns};
 -- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
 -- new status of each task released (a task rescued or expired meanwhile is left alone).
 SELECT * FROM {schema}.release_tasks($1, $2, $3::bigint[], $4::integer[], $5::boolean[],
-                                     $6::jsonb[]);
+                                     $6::json[]);
 
 -- name: task_unclaim_many :many
 -- Give back claims that worker $2 never started (it is stopping): each task waits again as

@@ -3,7 +3,7 @@
 -- name: ticker_insert :one
 -- Insert a ticker; nothing when it already exists.
 INSERT INTO {schema}.ticker (namespace, ticker, "interval", payload)
-VALUES ($1, $2, $3::interval, coalesce($4::jsonb, '{}'::jsonb))
+VALUES ($1, $2, $3::interval, coalesce($4::json, '{}'::json))
 ON CONFLICT (namespace, ticker) DO NOTHING
 RETURNING *;
 
@@ -13,7 +13,7 @@ RETURNING *;
 UPDATE {schema}.ticker
    SET ticker = coalesce($3::text, ticker),
        "interval" = coalesce($4::interval, "interval"),
-       payload = coalesce($5::jsonb, payload)
+       payload = coalesce($5::json, payload)
  WHERE namespace = $1 AND ticker = $2
 RETURNING *;
 
