@@ -4,8 +4,10 @@ The raw-SQL limit is the least work any PostgreSQL queue must do per task: a min
 (id, payload, status) with one partial index, claimed 100 rows per `UPDATE … WHERE id IN
 (SELECT … FOR UPDATE SKIP LOCKED LIMIT 100) RETURNING` and completed 100 rows per
 `UPDATE … WHERE id = ANY(…)`, each its own transaction, by `--loops` concurrent loops.
-pgqueue runs its Worker (no-op async handler, `--concurrency`) on the same number of tasks.
-Rounds alternate so that drift hits both alike; the result is the median ratio.
+pgqueue runs its Worker (no-op async handler, `--concurrency`) on the same number of tasks,
+once with every task at the default priority and once with priorities spread over 0..9
+(what priorities cost a drain). Rounds rotate so that drift hits all alike; the results are
+median ratios.
 
     python bench/drain_vs_raw.py --dsn postgresql://postgres@127.0.0.1:5432/test
 """
@@ -95,7 +97,7 @@ async def raw_round(dsn: str, n: int, loops: int, batch: int) -> float:
         await pool.close()
 
 
-async def pgqueue_round(dsn: str, n: int, concurrency: int) -> float:
+async def pgqueue_round(dsn: str, n: int, concurrency: int, priorities: bool = False) -> float:
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=concurrency + 8)
     try:
         await pool.execute("DROP SCHEMA IF EXISTS pgqueue CASCADE")
@@ -105,7 +107,11 @@ async def pgqueue_round(dsn: str, n: int, concurrency: int) -> float:
         )
         for start in range(0, n, 1000):
             await manager.create_tasks(
-                "bench", [TaskMeta(payload={"i": i}) for i in range(start, min(n, start + 1000))]
+                "bench",
+                [
+                    TaskMeta(payload={"i": i}, priority=(i * 7) % 10 if priorities else 0)
+                    for i in range(start, min(n, start + 1000))
+                ],
             )
         await settle(pool)
         seen = 0
@@ -145,26 +151,33 @@ async def main() -> None:
     args = parser.parse_args()
     name = await fresh_database(args.dsn)
     dsn = with_database(args.dsn, name)
-    raw: list[float] = []
-    ours: list[float] = []
+    results: dict[str, list[float]] = {"raw": [], "pgqueue": [], "pgqueue+priorities": []}
     try:
         for index in range(args.repeat):
-            order = [("raw", raw), ("pgqueue", ours)]
-            for label, results in order if index % 2 == 0 else order[::-1]:
+            order = list(results)
+            order = order[index % len(order) :] + order[: index % len(order)]
+            for label in order:
                 if label == "raw":
                     rate = await raw_round(dsn, args.jobs, args.loops, args.batch)
                 else:
-                    rate = await pgqueue_round(dsn, args.jobs, args.concurrency)
-                results.append(rate)
-                print(f"round {index + 1}: {label:8s} {rate:10,.0f} tasks/s", flush=True)
+                    rate = await pgqueue_round(
+                        dsn, args.jobs, args.concurrency, priorities=label != "pgqueue"
+                    )
+                results[label].append(rate)
+                print(f"round {index + 1}: {label:20s} {rate:10,.0f} tasks/s", flush=True)
     finally:
         await drop_database(args.dsn, name)
+    raw, ours, prio = results["raw"], results["pgqueue"], results["pgqueue+priorities"]
     ratios = [o / r for o, r in zip(ours, raw, strict=True)]
+    prio_ratios = [p / o for p, o in zip(prio, ours, strict=True)]
     print(
-        f"\nraw SQL limit  median {statistics.median(raw):10,.0f} tasks/s"
-        f"\npgqueue drain  median {statistics.median(ours):10,.0f} tasks/s"
-        f"\npgqueue / raw  median {statistics.median(ratios):.2f}x "
+        f"\nraw SQL limit             median {statistics.median(raw):10,.0f} tasks/s"
+        f"\npgqueue drain             median {statistics.median(ours):10,.0f} tasks/s"
+        f"\npgqueue drain, priorities median {statistics.median(prio):10,.0f} tasks/s"
+        f"\npgqueue / raw             median {statistics.median(ratios):.2f}x "
         f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+        f"\npriorities / none         median {statistics.median(prio_ratios):.2f}x "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in prio_ratios)})"
     )
 
 
