@@ -123,7 +123,6 @@ class Worker:
         self._is_async = {q: _is_async(h) for q, h in self.handlers.items()}
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = asyncio.Event()
-        self._stopped = asyncio.Event()
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._flush_now = asyncio.Event()
@@ -133,7 +132,6 @@ class Worker:
         self._done: list[_Done] = []  # results not yet written
         self._flushing: list[_Done] = []
         self._notifier: Notifier | None = None
-        self._force = False
         self._backoff = 0.0  # seconds to wait after a claim that found nothing
         self._due: float | None = None  # when the next waiting task becomes ready (epoch s)
         self._due_known = False  # whether _due is up to date
@@ -149,7 +147,6 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to stop gracefully (a second call cancels running handlers)."""
         if self._stopping.is_set():
-            self._force = True
             for job in list(self._running.values()):
                 job.cancel()
         self._stopping.set()
@@ -195,7 +192,6 @@ class Worker:
             restore_signals()
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
-            self._stopped.set()
 
     # ---- claiming -----------------------------------------------------------------------
 
