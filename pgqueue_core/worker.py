@@ -458,7 +458,9 @@ class Worker:
                     self._cancel(task_id, "lost")
                 elif lease.cancel_requested:
                     self._cancel(task_id, "cancel")
-            lost_buffered = [t for t in self._buffer if t.id not in leases]
+            # Only tasks the heartbeat asked about: one claimed while it awaited the database
+            # is in the buffer now but not in `leases`, and is not lost.
+            lost_buffered = [t for t in self._buffer if t.id in held and t.id not in leases]
             for task in lost_buffered:
                 self._buffer.remove(task)
                 self.stats.lost += 1
