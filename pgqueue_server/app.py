@@ -20,7 +20,7 @@ from .errors import ErrorHandler
 from .metrics import Metrics
 from .middleware import RequestScope
 from .routes import api
-from .sse import StreamSettings
+from .sse import StreamLimits, StreamSettings
 
 log = logging.getLogger("pgqueue.server")
 
@@ -82,8 +82,11 @@ def create_app(config: ServerConfig) -> Sanic:
         retry_ms=config.sse_retry_ms,
         send_timeout=config.sse_send_timeout,
     )
+    app.ctx.stream_limits = StreamLimits(config.retry_after)
+    authenticator = Authenticator(config.all_credentials())
+    app.ctx.authenticated = authenticator.enabled
     app.blueprint(api(config.prefix))
-    app.on_request(RequestScope(Authenticator(config.scopes()), config.namespace))
+    app.on_request(RequestScope(authenticator, config.namespace))
     app.register_listener(_open, "before_server_start")
     app.register_listener(_stopping, "before_server_stop")
     app.register_listener(_close, "after_server_stop")
@@ -102,6 +105,9 @@ async def _open(app: Sanic) -> None:
         config.dsn,
         min_size=config.pool_min,
         max_size=config.pool_max,
+        # Behind PgBouncer's transaction pooling a named statement prepared on one server
+        # connection is unknown to the next one: use unnamed statements only.
+        statement_cache_size=0 if config.pgbouncer else 100,
     )
     app.ctx.pool = pool
     try:
@@ -124,17 +130,32 @@ async def _open(app: Sanic) -> None:
         acquire_timeout=config.acquire_timeout,
         query_timeout=config.query_timeout,
     )
-    app.ctx.system = System(pool, config.schema, acquire_timeout=config.acquire_timeout)
+    app.ctx.system = System(
+        pool,
+        config.schema,
+        acquire_timeout=config.acquire_timeout,
+        query_timeout=config.query_timeout,
+    )
     app.ctx.maintenance = None
     if config.maintenance:
         app.ctx.maintenance = Maintenance(pool, config.schema)
         app.ctx.maintenance.start()
     log.info(
-        "serving namespace %r under %r (auth %s)",
+        "serving namespace %r under %r (auth %s; pool %d, acquire timeout %gs)",
         config.namespace,
         config.prefix or "/",
         "on" if config.auth_enabled else "off",
+        config.pool_max,
+        config.acquire_timeout,
     )
+    for credential in config.all_credentials():
+        scope = credential.scope
+        log.info(
+            "token %r: %s, %s",  # names and scopes only: tokens never reach the log
+            scope.name,
+            "every namespace" if scope.namespaces is None else ", ".join(sorted(scope.namespaces)),
+            "read-only" if scope.read_only else "read-write",
+        )
 
 
 async def _stopping(app: Sanic) -> None:

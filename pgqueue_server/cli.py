@@ -32,6 +32,8 @@ def run_main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
     logging.config.dictConfig(logging_config())
+    for warning in options.warnings:
+        log.warning("%s", warning)
     try:
         check_tls(options.config)
         return _run(options)

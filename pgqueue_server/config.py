@@ -13,11 +13,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pgqueue_core import InvalidArgument, validate
 
-from .auth import ADMIN, TokenScope
+from .auth import ADMIN, Credential, TokenScope, check_unique, digest, parse_tokens
 
 DEFAULT_ADDR = "localhost:8080"
 DEFAULT_PREFIX = "/api"
 MIB = 1024 * 1024
+POOL_SIZE = 10
+ACQUIRE_TIMEOUT = 5.0
+QUERY_TIMEOUT = 30.0
+MAX_STREAMS_PER_TOKEN = 32
 _PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 
 
@@ -31,21 +35,29 @@ class ServerConfig:
     prefix: str = DEFAULT_PREFIX
     namespace: str = validate.DEFAULT_NAMESPACE
     # The admin token: every request but health needs it when set. Scoped tokens (per
-    # namespace, read-only) arrive as `tokens`; see auth.py.
+    # namespace, read-only) arrive as `tokens` (in code) or `credentials` (from a tokens
+    # file or PGQUEUE_TOKENS); see auth.py.
     token: str | None = field(default=None, repr=False)
     tokens: tuple[tuple[str, TokenScope], ...] = field(default=(), repr=False)
+    credentials: tuple[Credential, ...] = field(default=(), repr=False)
     tls_cert: str | None = None
     tls_key: str | None = None
     workers: int = 1
     schema: str = "pgqueue"
     max_body: int = MIB
     pool_min: int = 1
-    pool_max: int = 10
+    pool_max: int = POOL_SIZE
     # How long a request waits for a pooled connection before answering 503.
-    acquire_timeout: float = 5.0
-    query_timeout: float = 30.0
+    acquire_timeout: float = ACQUIRE_TIMEOUT
+    query_timeout: float = QUERY_TIMEOUT
     retry_after: int = 2
+    # Ticker streams one token may hold open at once in this process (0: no limit); without
+    # authentication the limit applies per client address.
+    max_streams_per_token: int = MAX_STREAMS_PER_TOKEN
     maintenance: bool = True
+    # A PgBouncer in transaction pooling mode sits between the server and PostgreSQL: no
+    # prepared statement may outlive a transaction, so asyncpg keeps no statement cache.
+    pgbouncer: bool = False
     # SSE: keep-alive period (well under Sanic's 60 s response timeout), the longest sleep
     # before new tickers are noticed, the reconnect hint, and the longest a send may block.
     sse_keepalive: float = 10.0
@@ -64,6 +76,18 @@ class ServerConfig:
             raise InvalidArgument("--workers must be at least 1")
         if not 0 < self.port < 65536:
             raise InvalidArgument(f"port {self.port} is out of range")
+        if self.max_body < 1024:
+            raise InvalidArgument("--max-body must be at least 1024 bytes")
+        if self.pool_max < 1:
+            raise InvalidArgument("--pool-size must be at least 1")
+        object.__setattr__(self, "pool_min", max(0, min(self.pool_min, self.pool_max)))
+        if not self.acquire_timeout > 0:
+            raise InvalidArgument("--acquire-timeout must be positive")
+        if not self.query_timeout > 0:
+            raise InvalidArgument("--query-timeout must be positive")
+        if self.max_streams_per_token < 0:
+            raise InvalidArgument("--max-streams-per-token must be 0 (no limit) or more")
+        check_unique(self.all_credentials())
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -72,16 +96,17 @@ class ServerConfig:
         config = parse_run_args([], env).config
         return dataclasses.replace(config, configure_logging=False)
 
-    def scopes(self) -> dict[str, TokenScope]:
+    def all_credentials(self) -> list[Credential]:
         """Every accepted bearer token and what it may do (empty: no authentication)."""
-        found = dict(self.tokens)
+        found = [Credential(digest(token), scope) for token, scope in self.tokens]
+        found.extend(self.credentials)
         if self.token:
-            found[self.token] = ADMIN
+            found.append(Credential(digest(self.token), ADMIN))
         return found
 
     @property
     def auth_enabled(self) -> bool:
-        return bool(self.token or self.tokens)
+        return bool(self.token or self.tokens or self.credentials)
 
     @property
     def tls(self) -> dict[str, str] | None:
@@ -152,11 +177,98 @@ def run_parser(prog: str = "pgqueue run") -> argparse.ArgumentParser:
         default=None,
         help="require 'Authorization: Bearer TOKEN' (prefer PGQUEUE_TOKEN: flags show in ps)",
     )
+    parser.add_argument(
+        "--tokens-file",
+        default=None,
+        help="JSON file of scoped tokens (per namespace, read-only; see docs/reliability.md); "
+        "also PGQUEUE_TOKENS_FILE, or the JSON itself in PGQUEUE_TOKENS",
+    )
     parser.add_argument("--tls-cert", default=None, help="TLS certificate file (PEM)")
     parser.add_argument("--tls-key", default=None, help="TLS private key file (PEM)")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--data-dir", default=None, help="embedded PostgreSQL data directory")
+    parser.add_argument(
+        "--pgbouncer",
+        action="store_true",
+        help="the DSN points at a PgBouncer in transaction pooling mode: use no cached "
+        "prepared statements (also PGQUEUE_PGBOUNCER=1)",
+    )
+    limits = parser.add_argument_group("limits")
+    limits.add_argument(
+        "--pool-size",
+        type=int,
+        default=POOL_SIZE,
+        help="database connections per server process (default %(default)s)",
+    )
+    limits.add_argument(
+        "--acquire-timeout",
+        type=float,
+        default=ACQUIRE_TIMEOUT,
+        help="seconds a request waits for a free connection before answering 503 "
+        "(default %(default)s)",
+    )
+    limits.add_argument(
+        "--query-timeout",
+        type=float,
+        default=QUERY_TIMEOUT,
+        help="seconds a database statement may take before the request answers 503 "
+        "(default %(default)s)",
+    )
+    limits.add_argument(
+        "--max-body",
+        type=parse_size,
+        default=MIB,
+        help="largest request body, e.g. 1MiB or 65536 (default 1MiB); larger: 413",
+    )
+    limits.add_argument(
+        "--max-streams-per-token",
+        type=int,
+        default=MAX_STREAMS_PER_TOKEN,
+        help="ticker streams one token may hold open (0: no limit; default %(default)s); more: 429",
+    )
     return parser
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*(|b|k|kb|kib|m|mb|mib)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": MIB, "mb": MIB, "mib": MIB}
+
+
+def parse_size(text: str) -> int:
+    """'65536', '64k', '64KiB', '1MiB' → bytes (binary units)."""
+    match = _SIZE_RE.match(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: use e.g. 65536, 64KiB, 1MiB")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def load_credentials(path: str | None, inline: str | None) -> tuple[Credential, ...]:
+    """The scoped tokens of a tokens file and of PGQUEUE_TOKENS (the same JSON), together."""
+    found: list[Credential] = []
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"cannot read the tokens file {path}: {exc}") from None
+        found.extend(parse_tokens(text, f"tokens file {path}"))
+    if inline and inline.strip():
+        found.extend(parse_tokens(inline, "PGQUEUE_TOKENS"))
+    return tuple(found)
+
+
+def tokens_file_warning(path: str | None) -> str | None:
+    """A warning when a tokens file can be read by other users."""
+    if not path:
+        return None
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return None
+    if mode & 0o077:
+        return (
+            f"the tokens file {path} is readable by other users (mode {mode & 0o777:o}): "
+            "chmod 600 it, or store 'sha256' digests instead of tokens"
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,15 +278,20 @@ class RunOptions:
 
     config: ServerConfig
     data_dir: Path
+    warnings: tuple[str, ...] = ()
 
 
 def parse_run_args(argv: Sequence[str], env: Mapping[str, str] | None = None) -> RunOptions:
     """Flags first, then the environment (PGQUEUE_DSN, DATABASE_URL, PGQUEUE_TOKEN,
-    PGQUEUE_NAMESPACE). Raises InvalidArgument for bad values; argparse exits on bad flags."""
+    PGQUEUE_TOKENS_FILE, PGQUEUE_TOKENS, PGQUEUE_NAMESPACE). Raises InvalidArgument for bad
+    values; argparse exits on bad flags."""
     env = os.environ if env is None else env
     args = run_parser().parse_args(list(argv))
     host, port = parse_addr(args.addr)
     dsn = args.dsn or env.get("PGQUEUE_DSN") or env.get("DATABASE_URL") or None
+    tokens_file = args.tokens_file or env.get("PGQUEUE_TOKENS_FILE") or None
+    credentials = load_credentials(tokens_file, env.get("PGQUEUE_TOKENS"))
+    warning = tokens_file_warning(tokens_file)
     config = ServerConfig(
         dsn=dsn,
         host=host,
@@ -182,10 +299,18 @@ def parse_run_args(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
         prefix=args.prefix,
         namespace=args.namespace or env.get("PGQUEUE_NAMESPACE") or validate.DEFAULT_NAMESPACE,
         token=args.token or env.get("PGQUEUE_TOKEN") or None,
+        credentials=credentials,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         workers=args.workers,
+        pool_max=args.pool_size,
+        acquire_timeout=args.acquire_timeout,
+        query_timeout=args.query_timeout,
+        max_body=args.max_body,
+        max_streams_per_token=args.max_streams_per_token,
+        pgbouncer=args.pgbouncer
+        or env.get("PGQUEUE_PGBOUNCER", "").strip().lower() in {"1", "true", "yes", "on"},
         configure_logging=True,
     )
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir(env)
-    return RunOptions(config=config, data_dir=data_dir)
+    return RunOptions(config=config, data_dir=data_dir, warnings=(warning,) if warning else ())

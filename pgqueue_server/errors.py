@@ -84,7 +84,9 @@ def to_http(exc: BaseException, *, retry_after: int = 2) -> HttpError:
             {"Retry-After": str(retry_after)},
         )
     if isinstance(exc, sanic_exc.SanicException) and 400 <= exc.status_code < 500:
-        return HttpError(exc.status_code, _sanic_message(exc, exc.status_code))
+        # e.g. 429 from the ticker stream limit, with its Retry-After
+        headers = {str(k): str(v) for k, v in dict(exc.headers or {}).items()}
+        return HttpError(exc.status_code, _sanic_message(exc, exc.status_code), None, headers)
     return HttpError(500, "internal error (logged on the server)")
 
 

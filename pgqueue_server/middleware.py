@@ -1,7 +1,8 @@
 """Per-request set-up before any handler runs: who is asking, in which namespace, to do what.
 
 Routes declare what they do with `ctx_access` (read or write; claiming counts as writing),
-`ctx_namespaced=False` when they belong to no namespace (metrics, namespace list), and
+`ctx_namespaced=False` when they belong to no namespace (metrics, namespace list),
+`ctx_any_scope=True` when any valid token may call them (the OpenAPI document), and
 `ctx_public=True` when they need no token (health). The middleware authenticates, reads
 `?namespace=`, checks the token's scope and puts the namespace's Manager on `request.ctx`.
 """
@@ -14,7 +15,7 @@ from sanic import Request
 
 from pgqueue_core import Forbidden, InvalidArgument, Manager, validate
 
-from .auth import Access, Authenticator
+from .auth import ADMIN, Access, Authenticator, TokenScope
 
 EVENT_STREAM = "text/event-stream"
 
@@ -57,6 +58,9 @@ class RequestScope:
         if getattr(ctx, "public", False):
             return
         scope = self.authenticator.authenticate(request.headers.get("authorization"))
+        request.ctx.scope = scope
+        if getattr(ctx, "any_scope", False):  # any valid token may read it (the API document)
+            return
         access = route_access(request)
         namespace = None
         if getattr(ctx, "namespaced", True):
@@ -72,6 +76,17 @@ class RequestScope:
             request.ctx.manager = request.app.ctx.system_manager
         else:
             request.ctx.manager = request.app.ctx.manager.with_namespace(namespace)
+
+
+def stream_owner(request: Request) -> tuple[str, int]:
+    """Who a ticker stream counts against, and that owner's limit of open streams: the
+    token (by name) when authentication is on, else the client's address."""
+    config = request.app.ctx.config
+    scope: TokenScope = getattr(request.ctx, "scope", ADMIN)
+    limit = config.max_streams_per_token if scope.max_streams is None else scope.max_streams
+    if not request.app.ctx.authenticated:
+        return f"client {request.remote_addr or request.ip}", limit
+    return f"token {scope.name!r}", limit
 
 
 def manager(request: Request) -> Manager:

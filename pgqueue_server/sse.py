@@ -11,14 +11,17 @@ apart from a delivered one: that is the one case where a client can miss a firin
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sanic import Request
+from sanic.exceptions import SanicException
 
 from pgqueue_core import Manager, PgQueueError, Ticker, wire
 
@@ -33,6 +36,41 @@ class StreamSettings:
     poll: float = 1.0  # longest sleep, so tickers registered meanwhile are noticed
     retry_ms: int = 2000  # reconnect hint for clients
     send_timeout: float = 10.0  # a client that takes longer to accept an event is dropped
+
+
+class TooManyStreams(SanicException):
+    """429: the token (or, without authentication, the client address) holds its limit of
+    open ticker streams already."""
+
+    status_code = 429
+    quiet = True
+
+
+class StreamLimits:
+    """Counts the open ticker streams of each owner (a token's name, or a client address)
+    in this process and refuses one more than the owner's limit."""
+
+    def __init__(self, retry_after: int = 2) -> None:
+        self.open: collections.Counter[str] = collections.Counter()
+        self.retry_after = retry_after
+
+    @contextlib.contextmanager
+    def admit(self, owner: str, limit: int) -> Iterator[None]:
+        """Hold one of `owner`'s `limit` stream slots (0: no limit) for the block; raise
+        TooManyStreams, before anything was sent, when none is free."""
+        if limit and self.open[owner] >= limit:
+            raise TooManyStreams(
+                f"{owner} already holds {self.open[owner]} open ticker stream(s), the most "
+                f"allowed ({limit}): close one first",
+                headers={"Retry-After": str(self.retry_after)},
+            )
+        self.open[owner] += 1
+        try:
+            yield
+        finally:
+            self.open[owner] -= 1
+            if self.open[owner] <= 0:
+                del self.open[owner]
 
 
 class ClientGone(Exception):

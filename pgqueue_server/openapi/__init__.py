@@ -25,6 +25,9 @@ DESCRIPTION = """PostgreSQL-backed task queue (REST + Server-Sent Events).
   server's own maintenance schedule) is readable, never writable: writes, claims and the
   ticker stream answer 403 there.
 * With a server token, every operation but `/health` needs `Authorization: Bearer <token>`.
+  A token may be limited to some namespaces and to reading: outside its scope, 403
+  (operations that belong to no namespace need a token not limited to namespaces).
+* Limits: request bodies (413), ticker streams open per token (429 with `Retry-After`).
 * Statuses: new, retry, retained, released, failed, expired, cancelled (the last four are
   terminal). `POST /task` with a `key` returns the live task holding it with 200.
 """
@@ -51,6 +54,8 @@ def _document(prefix: str, auth: bool) -> JSON:
             if path != "/health":
                 for operation in item.values():
                     operation["responses"]["401"] = error(401)
+                    # Any operation may be out of a scoped token's reach.
+                    operation["responses"].setdefault("403", error(403))
     return doc
 
 

@@ -11,6 +11,7 @@ ERRORS = {
     404: "No such queue, task or ticker in the namespace",
     409: "Conflict: already exists, or not in a state that allows it",
     413: "Request body larger than the server's limit",
+    429: "The token holds its limit of open ticker streams already (`--max-streams-per-token`)",
     503: "Database unavailable; retry after the `Retry-After` seconds",
 }
 
@@ -21,7 +22,7 @@ def json_response(description: str, schema: JSON) -> JSON:
 
 def error(code: int) -> JSON:
     response = json_response(ERRORS[code], ref("Error"))
-    if code == 503:
+    if code in (429, 503):
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return response
 

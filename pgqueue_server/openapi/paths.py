@@ -257,6 +257,7 @@ def _paths() -> JSON:
                     }
                 },
                 params=PAGING,
+                errors=(429,),
                 tag="tickers",
             ),
             "post": op(
@@ -273,6 +274,7 @@ def _paths() -> JSON:
                 "streamTickers",
                 "Server-Sent Events: each matured ticker, to one consumer",
                 {200: sse},
+                errors=(429,),
                 tag="tickers",
             )
         },

@@ -11,7 +11,7 @@ from ..openapi import document
 bp = Blueprint("openapi")
 
 
-@bp.get("/openapi.json", ctx_access=Access.READ, ctx_namespaced=False)
+@bp.get("/openapi.json", ctx_access=Access.READ, ctx_namespaced=False, ctx_any_scope=True)
 async def openapi(request: Request) -> HTTPResponse:
     params.query(request)
     config = request.app.ctx.config

@@ -11,7 +11,7 @@ from pgqueue_core import wire
 from .. import params
 from ..access import account
 from ..auth import Access
-from ..middleware import manager, wants_event_stream
+from ..middleware import manager, stream_owner, wants_event_stream
 from ..sse import stream_tickers
 
 bp = Blueprint("tickers")
@@ -19,18 +19,20 @@ bp = Blueprint("tickers")
 
 async def _stream(request: Request) -> None:
     ctx = request.app.ctx
-    # The connection's task: shutdown waits (briefly) for it to end after the stream.
-    task = asyncio.current_task()
-    ctx.streams.add(task)
-    ctx.metrics.streams.inc()
-    try:
-        await stream_tickers(request, manager(request), ctx.sse_settings, ctx.stopping)
-    except asyncio.CancelledError:
-        account(request, 200, " (client left)")  # Sanic sends no response event then
-        raise
-    finally:
-        ctx.metrics.streams.dec()
-        ctx.streams.discard(task)
+    # 429 (before the response starts) when the token holds its limit of streams already.
+    with ctx.stream_limits.admit(*stream_owner(request)):
+        # The connection's task: shutdown waits (briefly) for it to end after the stream.
+        task = asyncio.current_task()
+        ctx.streams.add(task)
+        ctx.metrics.streams.inc()
+        try:
+            await stream_tickers(request, manager(request), ctx.sse_settings, ctx.stopping)
+        except asyncio.CancelledError:
+            account(request, 200, " (client left)")  # Sanic sends no response event then
+            raise
+        finally:
+            ctx.metrics.streams.dec()
+            ctx.streams.discard(task)
 
 
 @bp.get("/ticker", ctx_access=Access.READ, ctx_streams=True)
