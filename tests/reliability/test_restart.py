@@ -5,43 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import asyncpg
-import pytest
 
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
 from pgqueue_core.embedded import EmbeddedPostgres
-
-from ..conftest import close_pool
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL cluster of this test alone, on a TCP port (so that drops are real)."""
-    server = EmbeddedPostgres(tmp_path / "pg", port=free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-async def own_pool(cluster: EmbeddedPostgres) -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(cluster.dsn, min_size=2, max_size=30)
-    try:
-        yield pool
-    finally:
-        await close_pool(pool)
 
 
 async def test_worker_drains_through_a_postgres_restart(
