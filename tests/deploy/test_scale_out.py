@@ -227,7 +227,7 @@ async def check_tasks(admin: Any) -> None:
     per_worker = collections.Counter(r["worker"] for r in runs)
     assert set(per_worker) == {f"worker-{i}" for i in range(WORKERS)}, per_worker
     stored = await admin.fetch(
-        "SELECT status, count(*) AS n, count(DISTINCT payload->'n') AS distinct_n "
+        "SELECT status, count(*) AS n, count(DISTINCT payload->>'n') AS distinct_n "
         "FROM pgqueue.task GROUP BY status"
     )
     assert [(r["status"], r["n"], r["distinct_n"]) for r in stored] == [("released", TASKS, TASKS)]
