@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 from . import db
@@ -44,10 +43,8 @@ class ManagerBase:
     def pool(self) -> Any:
         return self._pool
 
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        async with self._connections.connection(self._acquire_timeout) as conn:
-            yield conn
+    def _conn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._connections.connection(self._acquire_timeout)
 
     async def close(self) -> None:
         """Give back the connections this Manager keeps between operations (optional: they
@@ -55,13 +52,18 @@ class ManagerBase:
         await self._connections.close()
 
     async def _fetchrow(self, query: str, *args: Any) -> Any:
-        async with self._conn() as conn:
-            return await conn.fetchrow(self._sql[query], *args, timeout=self._query_timeout)
+        return await self._connections.call(
+            "fetchrow", self._sql[query], args, self._acquire_timeout, self._query_timeout
+        )
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
-        async with self._conn() as conn:
-            return list(await conn.fetch(self._sql[query], *args, timeout=self._query_timeout))
+        return list(
+            await self._connections.call(
+                "fetch", self._sql[query], args, self._acquire_timeout, self._query_timeout
+            )
+        )
 
     async def _fetchval(self, query: str, *args: Any) -> Any:
-        async with self._conn() as conn:
-            return await conn.fetchval(self._sql[query], *args, timeout=self._query_timeout)
+        return await self._connections.call(
+            "fetchval", self._sql[query], args, self._acquire_timeout, self._query_timeout
+        )
