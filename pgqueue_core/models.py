@@ -26,6 +26,8 @@ class Status(StrEnum):
 
 
 TERMINAL: Final = frozenset({Status.RELEASED, Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+# Status by its stored text (a dict lookup is several times faster than Status(text)).
+STATUSES: Final = {status.value: status for status in Status}
 WAITING: Final = frozenset({Status.NEW, Status.RETRY})
 
 
@@ -141,7 +143,7 @@ class Task:
             payload=json.loads(row["payload"]),
             result=None if result is None else json.loads(result),
             worker=row["worker"],
-            status=Status(row["status"]),
+            status=STATUSES[row["status"]],
             created_at=row["created_at"],
             delayed_at=row["delayed_at"],
             started_at=row["started_at"],

@@ -10,7 +10,7 @@ from typing import Any
 from . import validate
 from .base import ManagerBase
 from .errors import Conflict, InvalidArgument, NotFound
-from .models import MISSING, Status, Task, TaskMeta
+from .models import MISSING, STATUSES, Status, Task, TaskMeta
 
 MAX_BATCH = 10_000
 _REQUEUEABLE = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
@@ -49,9 +49,9 @@ def _check_task_meta(meta: TaskMeta) -> tuple[str, datetime | None, int, str | N
     )
 
 
-def _plain_payloads(metas: Sequence[TaskMeta]) -> list[str] | None:
-    """The encoded payloads when every task is plain (no delay, priority or key), else None
-    (the slow path then checks every field and explains what is wrong)."""
+def _plain_payloads(metas: Sequence[TaskMeta]) -> str | None:
+    """The payloads as one JSON array when every task is plain (no delay, priority or key),
+    else None (the slow path then checks every field and explains what is wrong)."""
     payloads = []
     for meta in metas:
         if (
@@ -64,7 +64,7 @@ def _plain_payloads(metas: Sequence[TaskMeta]) -> list[str] | None:
             return None
         payloads.append(meta.payload)
     try:
-        return [validate.JSON_ENCODER.encode(payload) for payload in payloads]
+        return validate.JSON_ENCODER.encode(payloads)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"payload is not JSON-serialisable: {exc}") from None
 
@@ -148,10 +148,10 @@ class TaskOps(ManagerBase):
             return []
         payloads = _plain_payloads(metas)
         if payloads is not None:  # the common case, checked in one quick pass
-            rows = await self._fetch("task_insert_plain", self.namespace, queue, payloads)
-            if not rows:
+            ids = await self._fetchval("task_insert_plain", self.namespace, queue, payloads)
+            if ids is None:
                 raise NotFound(f"queue {queue!r} not found")
-            return [r["id"] for r in rows]
+            return list(ids)
         checked = [_check_task_meta(m) for m in metas]
         async with self._conn() as conn:
             return await self._create_keyed(conn, queue, checked)
@@ -342,7 +342,7 @@ class TaskOps(ManagerBase):
         rows = await self._fetch(
             "task_release_many", self.namespace, worker, ids, attempts, successes, results
         )
-        return {r["id"]: Status(r["status"]) for r in rows}
+        return {r["id"]: STATUSES[r["status"]] for r in rows}
 
     async def unclaim_tasks(self, worker: str, claims: Sequence[tuple[int, int]]) -> set[int]:
         """Give back (id, attempt) claims that `worker` never started: the tasks wait again

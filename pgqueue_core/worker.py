@@ -337,7 +337,7 @@ class Worker:
             result = {"error": type(exc).__name__, "message": str(exc)}
             self._handler_time = _average(self._handler_time, loop.time() - started)
         try:
-            encoded = JSON_ENCODER.encode(result)
+            encoded = "null" if result is None else JSON_ENCODER.encode(result)
         except (TypeError, ValueError) as exc:
             success = False
             encoded = json.dumps(

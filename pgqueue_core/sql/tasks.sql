@@ -39,18 +39,20 @@ RETURNING t.id
       FROM unnest($4::timestamptz[]) AS d)
 SELECT ins.id FROM ins, woke ORDER BY ins.id;
 
--- name: task_insert_plain :many
--- Insert many tasks without keys, priorities or delays (the fast path, one wake-up);
--- returns the ids in input order (ids grow in insertion order).
+-- name: task_insert_plain :one
+-- Insert many tasks without keys, priorities or delays (the fast path, one wake-up): the
+-- payloads arrive as one JSON array (one encode on the client, no array of texts to build);
+-- returns the ids as one array, in input order (ids grow in insertion order), NULL when the
+-- queue is missing.
 WITH ins AS (
 INSERT INTO {schema}.task AS t (namespace, queue, payload, dies_at, retries)
 SELECT q.namespace, q.queue, u.payload, now() + q.ttl, q.retries
-  FROM {schema}.queue q, unnest($3::json[]) WITH ORDINALITY AS u(payload, ord)
+  FROM {schema}.queue q, json_array_elements($3::json) WITH ORDINALITY AS u(payload, ord)
  WHERE q.namespace = $1 AND q.queue = $2
  ORDER BY u.ord
 RETURNING t.id
 ), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
-SELECT ins.id FROM ins, woke ORDER BY ins.id;
+SELECT array_agg(ins.id ORDER BY ins.id) FROM ins, woke;
 
 -- name: task_expire_key :exec
 -- Store the expiry of an overdue task holding a key, so that the key is free again.
