@@ -158,5 +158,5 @@ async def test_database_frozen_then_back(cluster: EmbeddedPostgres, tmp_path: Pa
 
 
 def _report(case: str, **figures: float) -> None:
-    """Figures for docs/reliability.md (shown with `pytest -s`)."""
+    """Figures for the README (Reliability) (shown with `pytest -s`)."""
     print(f"\nunreachable[{case}]:", json.dumps({k: round(v, 3) for k, v in figures.items()}))
