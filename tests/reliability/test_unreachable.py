@@ -112,15 +112,8 @@ async def test_database_stopped_then_back(cluster: EmbeddedPostgres, tmp_path: P
         await asyncio.to_thread(cluster.start)
         up_at = time.monotonic()
 
-        async def healthy() -> bool:
-            status, _, _, _ = await call(http, "GET", base + "/health")
-            return status == 200
-
-        recovery = await wait_until(healthy, 15, "health to turn 200 again")
         # Every endpoint works again, nothing restarted by hand.
-        for method, path, options in CALLS:
-            status, body, _, _ = await call(http, method, base + path.format(id=task_id), **options)
-            assert status < 400 or status in (404, 409), (method, path, status, body)
+        recovery = await _recovered(http, base, task_id)
         await wait_until(lambda: any(t > up_at for t in before), 10, "the old stream to resume")
         await wait_until(lambda: len(during) >= 1, 10, "the stream opened in the outage")
         for reader in (early, late):
@@ -146,15 +139,22 @@ async def test_database_frozen_then_back(cluster: EmbeddedPostgres, tmp_path: Pa
         finally:
             thaw(cluster)
 
-        async def healthy() -> bool:
-            status, _, _, _ = await call(http, "GET", base + "/health")
-            return status == 200
-
-        recovery = await wait_until(healthy, 15, "health to turn 200 again")
-        for method, path, options in CALLS:
-            status, body, _, _ = await call(http, method, base + path.format(id=task_id), **options)
-            assert status < 400 or status in (404, 409), (method, path, status, body)
+        recovery = await _recovered(http, base, task_id)
     _report("frozen", slowest=slowest, recovery=recovery)
+
+
+async def _recovered(http: aiohttp.ClientSession, base: str, task_id: int) -> float:
+    """Seconds until health answers 200 again; then every endpoint must work."""
+
+    async def healthy() -> bool:
+        status, _, _, _ = await call(http, "GET", base + "/health")
+        return status == 200
+
+    recovery = await wait_until(healthy, 15, "health to turn 200 again")
+    for method, path, options in CALLS:
+        status, body, _, _ = await call(http, method, base + path.format(id=task_id), **options)
+        assert status < 400 or status in (404, 409), (method, path, status, body)
+    return recovery
 
 
 def _report(case: str, **figures: float) -> None:
