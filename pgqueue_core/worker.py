@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import json
 import logging
+import random
 import signal
 import threading
 import time
@@ -30,6 +31,9 @@ Handler = Callable[[Task], Awaitable[Any] | Any]
 
 FAST_POLL = 0.5  # seconds between polls while notifications are not flowing
 RETRY_DB_AFTER = 1.0  # seconds to wait after a database error before trying again
+# A worker that keeps losing the race for notified tasks to other workers waits up to this
+# long (random, doubling per lost race from 1 ms) before answering the next notification.
+HERD_MAX_DELAY = 0.05
 
 
 class _Stop(Exception):
@@ -47,6 +51,7 @@ class WorkerStats:
     lost: int = 0
     given_back: int = 0
     flushes: int = 0
+    races_lost: int = 0  # claims after a notification that found nothing (another worker won)
     extra: dict[str, int] = field(default_factory=dict)
 
 
@@ -136,6 +141,8 @@ class Worker:
         self._due: float | None = None  # when the next waiting task becomes ready (epoch s)
         self._due_known = False  # whether _due is up to date
         self._reschedule = asyncio.Event()  # _due moved: recompute the idle timeout
+        self._notified = False  # the pending wake-up is a notification of ready tasks
+        self._herd_delay = 0.0  # see HERD_MAX_DELAY
         # Moving averages (seconds) of a handler run and of a claim round trip.
         self._handler_time: float | None = None
         self._claim_time: float | None = None
@@ -204,6 +211,7 @@ class Worker:
         if namespace != self.manager.namespace or queue not in self.handlers:
             return
         if ready_at is None or ready_at <= time.time():
+            self._notified = True
             self._wake.set()
         elif self._due is None or ready_at < self._due:
             self._due = ready_at  # a delayed task: wake up then, no claim now
@@ -230,6 +238,18 @@ class Worker:
                 self._room.clear()
                 await self._room.wait()
                 continue
+            notified, self._notified = self._notified, False
+            if notified and self._herd_delay:
+                # Every listening worker hears every insert; one that lost the last races
+                # lets the worker that won answer first (and answers every notification
+                # that arrives meanwhile with this one claim), so N idle worker processes
+                # do not run N claims per single insert.
+                await self._sleep(random.uniform(0, self._herd_delay))
+                if self._stopping.is_set():
+                    break
+                room = self.concurrency + self.prefetch_now() - self.held
+                if room <= 0:
+                    continue
             self._wake.clear()
             started = asyncio.get_running_loop().time()
             try:
@@ -253,7 +273,11 @@ class Worker:
                 self._buffer.extend(tasks)
                 self._dispatch()
                 self._backoff = 0.0
+                self._herd_delay = 0.0
             else:
+                if notified:
+                    self.stats.races_lost += 1
+                    self._herd_delay = min(max(self._herd_delay * 2, 0.001), HERD_MAX_DELAY)
                 # Tasks may be due yet not claimable (a concurrency-limited queue is full,
                 # rows locked by another claimer): back off instead of spinning.
                 self._backoff = min(max(self._backoff * 2, 0.005), 1.0)

@@ -461,3 +461,52 @@ async def test_fast_handlers_claim_ahead(jobs: Manager) -> None:
     # Handlers far faster than a claim round trip: the buffer grows to its ceiling.
     assert worker.prefetch_now() > worker.concurrency
     assert worker.prefetch_now() <= 8 * worker.concurrency
+
+
+async def _lost_races(jobs: Manager, n: int) -> int:
+    """Four idle workers hear each of `n` single inserts; returns how many of their claims
+    after a notification found nothing (every task must still run exactly once)."""
+    seen: collections.Counter[int] = collections.Counter()
+
+    async def handle(task: Task) -> None:
+        seen[task.payload] += 1
+
+    workers = [
+        Worker(jobs, f"herd-{i}", {"jobs": handle}, concurrency=4, handle_signals=False)
+        for i in range(4)
+    ]
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        for w in workers:
+            await idle(w)
+        for i in range(n):
+            await jobs.create_task("jobs", TaskMeta(payload=i))
+            await asyncio.sleep(0.001)  # a steady trickle of single inserts
+
+        async def all_seen() -> bool:
+            return sum(seen.values()) == n
+
+        await eventually(all_seen, 30, "every task run")
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*runs)
+    assert set(seen) == set(range(n)) and set(seen.values()) == {1}
+    return sum(w.stats.races_lost for w in workers)
+
+
+async def test_idle_workers_do_not_stampede_on_single_inserts(
+    jobs: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every listening worker hears every insert. Without the herd delay each insert costs
+    # about three empty claims (three of the four workers lose the race); with it, workers
+    # that keep losing answer later and with one claim for many notifications.
+    import pgqueue_core.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "HERD_MAX_DELAY", 0.0)
+    stampede = await _lost_races(jobs, 200)
+    monkeypatch.undo()
+    calm = await _lost_races(jobs, 200)
+    print(f"empty claims after notifications: {stampede} without the herd delay, {calm} with")
+    assert stampede >= 200  # the stampede is real (several empty claims per insert) ...
+    assert calm * 2 <= stampede  # ... and the herd delay cuts it by half at least (~4x here)
