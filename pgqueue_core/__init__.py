@@ -3,11 +3,9 @@
 from .durations import format_duration, parse_duration, to_ns
 from .errors import (
     Conflict,
-    Forbidden,
     InvalidArgument,
     NotFound,
     PgQueueError,
-    Unauthorized,
     Unavailable,
 )
 from .maintenance import Maintenance
@@ -34,7 +32,6 @@ __all__ = [
     "TERMINAL",
     "Completion",
     "Conflict",
-    "Forbidden",
     "InvalidArgument",
     "Lease",
     "Maintenance",
@@ -51,7 +48,6 @@ __all__ = [
     "TaskMeta",
     "Ticker",
     "TickerMeta",
-    "Unauthorized",
     "Unavailable",
     "Worker",
     "format_duration",

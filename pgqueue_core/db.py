@@ -6,24 +6,25 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 
 from .errors import Conflict, InvalidArgument, NotFound, PgQueueError, Unavailable
 
-# Constraint name → how to explain its violation.
-_CONSTRAINTS: dict[str, tuple[type[PgQueueError], str]] = {
-    "queue_pkey": (Conflict, "a queue with that name already exists"),
-    "ticker_pkey": (Conflict, "a ticker with that name already exists"),
-    "task_key_idx": (Conflict, "a live task with that key already exists in the queue"),
-    "task_queue_fkey": (NotFound, "queue not found"),
-    "queue_ttl_check": (InvalidArgument, "ttl must be positive"),
-    "queue_retries_check": (InvalidArgument, "retries must be zero or more"),
-    "queue_retry_delay_check": (InvalidArgument, "retry_delay must be positive"),
-    "queue_lease_check": (InvalidArgument, "lease must be at least one second"),
-    "queue_concurrency_check": (InvalidArgument, "concurrency must be positive"),
-    "ticker_interval_check": (InvalidArgument, "interval must be at least one second"),
+_BAD: tuple[type[PgQueueError], str] = (InvalidArgument, "invalid_argument")
+# Constraint name → (error class, error key, message).
+_CONSTRAINTS: dict[str, tuple[type[PgQueueError], str, str]] = {
+    "queue_pkey": (Conflict, "queue_exists", "a queue with that name already exists"),
+    "ticker_pkey": (Conflict, "ticker_exists", "a ticker with that name already exists"),
+    "task_key_idx": (Conflict, "key_exists", "a live task with that key already exists"),
+    "task_queue_fkey": (NotFound, "queue_not_found", "queue not found"),
+    "queue_ttl_check": (*_BAD, "ttl must be positive"),
+    "queue_retries_check": (*_BAD, "retries must be zero or more"),
+    "queue_retry_delay_check": (*_BAD, "retry_delay must be positive"),
+    "queue_lease_check": (*_BAD, "lease must be at least 1 second"),
+    "queue_concurrency_check": (*_BAD, "concurrency must be positive"),
+    "ticker_interval_check": (*_BAD, "interval must be at least 1s"),
 }
 
 # Errors that mean "the database is not there right now": retry later, nothing happened.
@@ -49,8 +50,10 @@ def translate(exc: BaseException) -> PgQueueError | None:
         return exc
     if isinstance(exc, asyncpg.exceptions.IntegrityConstraintViolationError):
         name = getattr(exc, "constraint_name", None) or ""
-        cls, message = _CONSTRAINTS.get(name, (Conflict, "the change conflicts with stored data"))
-        return cls(message)
+        cls, key, message = _CONSTRAINTS.get(
+            name, (Conflict, "conflict", "the change conflicts with stored data")
+        )
+        return cls(message, key=key)
     if isinstance(
         exc,
         asyncpg.exceptions.DataError | asyncpg.exceptions.ProgramLimitExceededError,
@@ -65,16 +68,21 @@ def translate(exc: BaseException) -> PgQueueError | None:
     return None
 
 
+def reraise(exc: BaseException) -> NoReturn:
+    """Raise `exc` as its pgqueue error, or as it is when it has none."""
+    mapped = translate(exc)
+    if mapped is None or mapped is exc:
+        raise exc
+    raise mapped from exc
+
+
 @contextlib.asynccontextmanager
 async def translated() -> AsyncIterator[None]:
     """Re-raise database errors inside the block as pgqueue errors."""
     try:
         yield
     except BaseException as exc:
-        mapped = translate(exc)
-        if mapped is None or mapped is exc:
-            raise
-        raise mapped from exc
+        reraise(exc)
 
 
 # Tasks waiting in `pool.acquire` right now, per pool (by id). While any waits, connections
@@ -214,10 +222,7 @@ class Connections:
             finally:
                 self.give_back(conn, clean)
         except BaseException as exc:
-            mapped = translate(exc)
-            if mapped is None or mapped is exc:
-                raise
-            raise mapped from exc
+            reraise(exc)
 
     @contextlib.asynccontextmanager
     async def connection(self, timeout: float) -> AsyncIterator[Any]:

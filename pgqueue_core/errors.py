@@ -1,4 +1,5 @@
-"""The one error hierarchy of pgqueue: every layer raises and maps these."""
+"""The one error hierarchy of pgqueue. Errors carry a stable snake_case `key` that programs
+branch on; they know nothing of HTTP (the server alone maps them to statuses)."""
 
 from __future__ import annotations
 
@@ -6,73 +7,93 @@ from typing import Any
 
 
 class PgQueueError(Exception):
-    """Base class of every pgqueue error; `code` is a stable HTTP-like status."""
+    """Base class of every pgqueue error.
 
-    code = 500
-    reason = "Internal Server Error"
+    `key` is stable across releases (`queue_not_found`, `task_not_retained`, …): the class
+    gives a default, a raise site may name a more specific one. `detail` is any JSON value
+    that helps (the server sends it as the error's `detail`).
+    """
 
-    def __init__(self, message: str, detail: Any = None) -> None:
+    key: str = "error"
+
+    def __init__(self, message: str, detail: Any = None, *, key: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        if key is not None:
+            self.key = key
 
     def __str__(self) -> str:
         return self.message
 
 
 class InvalidArgument(PgQueueError):
-    """The caller gave a value that breaks a rule (bad name, negative duration, ...)."""
+    """The caller gave a value that breaks a rule (bad name, negative duration, ...).
 
-    code = 400
-    reason = "Bad Request"
+    Keys: `invalid_argument`; `nothing_to_change` (an update that names no change).
+    """
 
-
-class Unauthorized(PgQueueError):
-    """No or wrong credentials."""
-
-    code = 401
-    reason = "Unauthorized"
-
-
-class Forbidden(PgQueueError):
-    """Credentials are valid but do not allow this request."""
-
-    code = 403
-    reason = "Forbidden"
+    key = "invalid_argument"
 
 
 class NotFound(PgQueueError):
-    """The named queue, task or ticker does not exist in this namespace."""
+    """The named queue, task or ticker does not exist in this namespace.
 
-    code = 404
-    reason = "Not Found"
+    Keys: `not_found`, `queue_not_found`, `task_not_found`, `ticker_not_found`;
+    `task_not_retained` (the task exists but no worker holds it, or not this worker).
+    """
+
+    key = "not_found"
 
 
 class Conflict(PgQueueError):
-    """The object already exists, or the change clashes with another object."""
+    """The object already exists, or is not in a state that allows the change.
 
-    code = 409
-    reason = "Conflict"
+    Keys: `conflict`, `queue_exists`, `ticker_exists`, `key_exists` (a live task holds the
+    de-duplication key), `task_not_cancellable`, `task_not_requeueable`.
+    """
+
+    key = "conflict"
 
 
 class Unavailable(PgQueueError):
     """The database cannot be reached (or no connection came free in time); try again."""
 
-    code = 503
-    reason = "Service Unavailable"
+    key = "unavailable"
 
 
-ERRORS_BY_CODE: dict[int, type[PgQueueError]] = {
-    cls.code: cls
-    for cls in (InvalidArgument, Unauthorized, Forbidden, NotFound, Conflict, Unavailable)
+# Every key the core raises, with its class: the typed client re-raises the class a key names.
+ERROR_KEYS: dict[str, type[PgQueueError]] = {
+    "invalid_argument": InvalidArgument,
+    "nothing_to_change": InvalidArgument,
+    "not_found": NotFound,
+    "queue_not_found": NotFound,
+    "task_not_found": NotFound,
+    "ticker_not_found": NotFound,
+    "task_not_retained": NotFound,
+    "conflict": Conflict,
+    "queue_exists": Conflict,
+    "ticker_exists": Conflict,
+    "key_exists": Conflict,
+    "task_not_cancellable": Conflict,
+    "task_not_requeueable": Conflict,
+    "unavailable": Unavailable,
 }
 
 
-def error_for_code(code: int, message: str, detail: Any = None) -> PgQueueError:
-    """The error class for an HTTP-like status code (used by the client to re-raise)."""
-    cls = ERRORS_BY_CODE.get(code)
-    if cls is None:
-        err = PgQueueError(message, detail)
-        err.code = code
-        return err
-    return cls(message, detail)
+def error_for_key(key: str, message: str, detail: Any = None) -> PgQueueError | None:
+    """The error a key names (None: a key this version does not know)."""
+    cls = ERROR_KEYS.get(key)
+    return None if cls is None else cls(message, detail, key=key)
+
+
+def queue_not_found(name: str) -> NotFound:
+    return NotFound(f"queue {name!r} not found", key="queue_not_found")
+
+
+def ticker_not_found(name: str) -> NotFound:
+    return NotFound(f"ticker {name!r} not found", key="ticker_not_found")
+
+
+def task_not_found(task_id: int) -> NotFound:
+    return NotFound(f"task {task_id} not found", key="task_not_found")

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import validate
 from .base import ManagerBase
-from .errors import Conflict, InvalidArgument, NotFound
+from .errors import Conflict, InvalidArgument, queue_not_found
 from .models import Queue, QueueMeta, QueueStatus, QueueSummary, Status
 
 MIN_LEASE_SECONDS = 1
@@ -66,7 +66,7 @@ class QueueOps(ManagerBase):
         async with self._conn() as conn, conn.transaction():
             inserted = await conn.fetchrow(self._sql["queue_insert"], self.namespace, meta.queue)
             if inserted is None and must_be_new:
-                raise Conflict(f"queue {meta.queue!r} already exists")
+                raise Conflict(f"queue {meta.queue!r} already exists", key="queue_exists")
             row = await conn.fetchrow(
                 self._sql["queue_update"], self.namespace, meta.queue, *_update_args(meta, None)
             )
@@ -76,7 +76,7 @@ class QueueOps(ManagerBase):
         name = validate.name(name, "queue")
         row = await self._fetchrow("queue_get", self.namespace, name)
         if row is None:
-            raise NotFound(f"queue {name!r} not found")
+            raise queue_not_found(name)
         return Queue.from_record(row)
 
     async def list_queues(
@@ -98,7 +98,7 @@ class QueueOps(ManagerBase):
             "queue_update", self.namespace, name, *_update_args(meta, rename)
         )
         if row is None:
-            raise NotFound(f"queue {name!r} not found")
+            raise queue_not_found(name)
         return Queue.from_record(row)
 
     async def pause_queue(self, name: str) -> Queue:
@@ -113,7 +113,7 @@ class QueueOps(ManagerBase):
         name = validate.name(name, "queue")
         row = await self._fetchrow("queue_delete", self.namespace, name)
         if row is None:
-            raise NotFound(f"queue {name!r} not found")
+            raise queue_not_found(name)
         return Queue.from_record(row)
 
     async def count_queue_tasks(self, name: str) -> int:

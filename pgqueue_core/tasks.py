@@ -9,7 +9,13 @@ from typing import Any
 
 from . import validate
 from .base import ManagerBase
-from .errors import Conflict, InvalidArgument, NotFound
+from .errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    queue_not_found,
+    task_not_found,
+)
 from .models import MISSING, STATUSES, Status, Task, TaskMeta
 
 MAX_BATCH = 10_000
@@ -102,7 +108,7 @@ class TaskOps(ManagerBase):
                 "task_insert", self.namespace, queue, payload, delayed_at, priority, None
             )
             if row is None:
-                raise NotFound(f"queue {queue!r} not found")
+                raise queue_not_found(queue)
             return Task.from_record(row), True
         async with self._conn() as conn:
             for _ in range(10):
@@ -127,7 +133,7 @@ class TaskOps(ManagerBase):
                         return Task.from_record(row), False
                     # Queue missing, or the live task ended between the two statements.
                     if await conn.fetchrow(self._sql["queue_get"], self.namespace, queue) is None:
-                        raise NotFound(f"queue {queue!r} not found")
+                        raise queue_not_found(queue)
         raise Conflict(f"could not create a task with key {key!r}: it keeps changing")
 
     async def _expire_key(self, conn: Any, queue: str, key: str) -> None:
@@ -150,7 +156,7 @@ class TaskOps(ManagerBase):
         if payloads is not None:  # the common case, checked in one quick pass
             ids = await self._fetchval("task_insert_plain", self.namespace, queue, payloads)
             if ids is None:
-                raise NotFound(f"queue {queue!r} not found")
+                raise queue_not_found(queue)
             return list(ids)
         checked = [_check_task_meta(m) for m in metas]
         async with self._conn() as conn:
@@ -176,7 +182,7 @@ class TaskOps(ManagerBase):
                 not rows
                 and await conn.fetchrow(self._sql["queue_get"], self.namespace, queue) is None
             ):
-                raise NotFound(f"queue {queue!r} not found")
+                raise queue_not_found(queue)
             inserted = [r["id"] for r in rows]
             if len(inserted) == len(checked):
                 return inserted
@@ -212,7 +218,7 @@ class TaskOps(ManagerBase):
         task_id = _task_id(task_id)
         row = await self._fetchrow("task_get", self.namespace, task_id)
         if row is None:
-            raise NotFound(f"task {task_id} not found")
+            raise task_not_found(task_id)
         return Task.from_record(row)
 
     async def list_tasks(
@@ -265,7 +271,8 @@ class TaskOps(ManagerBase):
                 missing = await conn.fetch(self._sql["task_queues_missing"], self.namespace, names)
                 if missing:
                     raise NotFound(
-                        "queue " + ", ".join(repr(r["queue"]) for r in missing) + " not found"
+                        "queue " + ", ".join(repr(r["queue"]) for r in missing) + " not found",
+                        key="queue_not_found",
                     )
         tasks = [Task.from_record(r) for r in rows]
         tasks.sort(key=lambda t: (-t.priority, t.id))
@@ -311,8 +318,10 @@ class TaskOps(ManagerBase):
     async def _not_retained(self, task_id: int) -> NotFound:
         row = await self._fetchrow("task_get", self.namespace, task_id)
         if row is None:
-            return NotFound(f"task {task_id} not found")
-        return NotFound(f"task {task_id} is not retained (it is {row['status']})")
+            return task_not_found(task_id)
+        return NotFound(
+            f"task {task_id} is not retained (it is {row['status']})", key="task_not_retained"
+        )
 
     async def release_tasks(
         self, worker: str, completions: Sequence[Completion]
@@ -397,7 +406,10 @@ class TaskOps(ManagerBase):
         row = await self._fetchrow("task_cancel", self.namespace, task_id)
         if row is None:
             task = await self.get_task(task_id)
-            raise Conflict(f"task {task_id} is already {task.status} and cannot be cancelled")
+            raise Conflict(
+                f"task {task_id} is already {task.status} and cannot be cancelled",
+                key="task_not_cancellable",
+            )
         return Task.from_record(row)
 
     async def requeue_task(self, task_id: int) -> Task:
@@ -407,10 +419,13 @@ class TaskOps(ManagerBase):
         if row is None:
             task = await self.get_task(task_id)
             if task.status in _REQUEUEABLE:
-                raise Conflict(f"task {task_id} has key {task.key!r}, held by a live task")
+                raise Conflict(
+                    f"task {task_id} has key {task.key!r}, held by a live task", key="key_exists"
+                )
             raise Conflict(
                 f"task {task_id} is {task.status}: only failed, expired or cancelled "
-                "tasks can be requeued"
+                "tasks can be requeued",
+                key="task_not_requeueable",
             )
         return Task.from_record(row)
 

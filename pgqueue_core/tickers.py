@@ -12,7 +12,7 @@ from typing import Any
 
 from . import validate
 from .base import ManagerBase
-from .errors import Conflict, InvalidArgument, NotFound, PgQueueError
+from .errors import Conflict, InvalidArgument, PgQueueError, ticker_not_found
 from .models import MISSING, Ticker, TickerMeta
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class TickerOps(ManagerBase):
             existing = await conn.fetchrow(self._sql["ticker_get"], self.namespace, name)
             if existing is not None:
                 if must_be_new:
-                    raise Conflict(f"ticker {name!r} already exists")
+                    raise Conflict(f"ticker {name!r} already exists", key="ticker_exists")
                 row = await conn.fetchrow(
                     self._sql["ticker_update"], self.namespace, name, None, interval, payload
                 )
@@ -65,7 +65,7 @@ class TickerOps(ManagerBase):
             if row is None:
                 # Created by someone else since we looked: an upsert updates it instead.
                 if must_be_new:
-                    raise Conflict(f"ticker {name!r} already exists")
+                    raise Conflict(f"ticker {name!r} already exists", key="ticker_exists")
                 row = await conn.fetchrow(
                     self._sql["ticker_update"], self.namespace, name, None, interval, payload
                 )
@@ -75,7 +75,7 @@ class TickerOps(ManagerBase):
         name = validate.name(name, "ticker")
         row = await self._fetchrow("ticker_get", self.namespace, name)
         if row is None:
-            raise NotFound(f"ticker {name!r} not found")
+            raise ticker_not_found(name)
         return Ticker.from_record(row)
 
     async def list_tickers(
@@ -100,14 +100,14 @@ class TickerOps(ManagerBase):
             payload,
         )
         if row is None:
-            raise NotFound(f"ticker {name!r} not found")
+            raise ticker_not_found(name)
         return Ticker.from_record(row)
 
     async def delete_ticker(self, name: str) -> Ticker:
         name = validate.name(name, "ticker")
         row = await self._fetchrow("ticker_delete", self.namespace, name)
         if row is None:
-            raise NotFound(f"ticker {name!r} not found")
+            raise ticker_not_found(name)
         return Ticker.from_record(row)
 
     async def next_ticker(self) -> Ticker | None:

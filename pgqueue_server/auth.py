@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pgqueue_core import Forbidden, InvalidArgument, Unauthorized, validate
+from pgqueue_core import InvalidArgument, PgQueueError, validate
+
+
+class Unauthorized(PgQueueError):
+    """No or wrong credentials (HTTP 401)."""
+
+    key = "unauthorized"
+
+
+class Forbidden(PgQueueError):
+    """Valid credentials that do not allow this request (HTTP 403)."""
+
+    key = "forbidden"
 
 
 class Access(StrEnum):

@@ -1,8 +1,10 @@
 """The one table from exceptions to HTTP: status, the error JSON body, and extra headers.
 
 Every error response of the server, Sanic's own (unknown route, wrong method, body too
-large) included, is `{"object": "error", "code", "reason", "detail"}`. An exception that is
-not in the table is a bug: it is logged with its traceback and answered with a plain 500.
+large) included, is `{"object": "error", "code", "reason", "detail", "error"}`: `code` is the
+HTTP status (as the original sent it), `error` the stable key programs branch on (the core
+error's own key). An exception that is not in the table is a bug: it is logged with its
+traceback and answered with a plain 500.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from sanic import exceptions as sanic_exc
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse, json
 
-from pgqueue_core import PgQueueError, Unavailable
+from pgqueue_core import Conflict, InvalidArgument, NotFound, PgQueueError, Unavailable
+
+from .auth import Forbidden, Unauthorized
 
 log = logging.getLogger("pgqueue.server")
 
@@ -28,6 +32,7 @@ class HttpError:
 
     status: int
     message: str
+    key: str
     detail: Any = None
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -45,6 +50,7 @@ class HttpError:
             "code": self.status,
             "reason": self.reason,
             "detail": self.detail,
+            "error": self.key,
         }
 
 
@@ -57,37 +63,72 @@ def _sanic_message(exc: sanic_exc.SanicException, status: int) -> str:
     return "" if text == phrase else text
 
 
+# The statuses of pgqueue's errors, most specific class first.
+STATUSES: tuple[tuple[type[PgQueueError], int], ...] = (
+    (InvalidArgument, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+)
+# Keys of the errors Sanic raises itself, by status.
+_SANIC_KEYS = {
+    400: "invalid_argument",
+    404: "endpoint_not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "body_too_large",
+    429: "too_many_requests",
+    431: "headers_too_large",
+    503: "unavailable",
+}
+
+
+def status_of(exc: PgQueueError) -> int:
+    for cls, status in STATUSES:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
 def to_http(exc: BaseException, *, retry_after: int = 2) -> HttpError:
     """The table. Order matters: specific classes first."""
-    if isinstance(exc, Unavailable):
-        return HttpError(503, exc.message, exc.detail, {"Retry-After": str(retry_after)})
     if isinstance(exc, PgQueueError):
+        status = status_of(exc)
         headers = {}
-        if exc.code == 401:
+        if status == 503:
+            headers["Retry-After"] = str(retry_after)
+        elif status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="pgqueue"'
-        return HttpError(exc.code, exc.message, exc.detail, headers)
+        return HttpError(status, exc.message, exc.key, exc.detail, headers)
     if isinstance(exc, sanic_exc.NotFound):
-        return HttpError(404, "no such endpoint (see /openapi.json)")
+        return HttpError(404, "no such endpoint (see /openapi.json)", _SANIC_KEYS[404])
     if isinstance(exc, sanic_exc.MethodNotAllowed):
         allowed = dict(exc.headers).get("Allow", "")
         message = "method not allowed on this path"
         if allowed:
             message += f" (allowed: {allowed})"
-        return HttpError(405, message, None, {"Allow": allowed} if allowed else {})
+        return HttpError(
+            405, message, _SANIC_KEYS[405], None, {"Allow": allowed} if allowed else {}
+        )
     if isinstance(exc, sanic_exc.PayloadTooLarge):
-        return HttpError(413, _sanic_message(exc, 413) or "request too large")
+        return HttpError(413, _sanic_message(exc, 413) or "request too large", _SANIC_KEYS[413])
     if isinstance(exc, sanic_exc.ServiceUnavailable):
         return HttpError(
             503,
             _sanic_message(exc, 503) or "try again later",
+            _SANIC_KEYS[503],
             None,
             {"Retry-After": str(retry_after)},
         )
     if isinstance(exc, sanic_exc.SanicException) and 400 <= exc.status_code < 500:
         # e.g. 429 from the ticker stream limit, with its Retry-After
+        status = exc.status_code
         headers = {str(k): str(v) for k, v in dict(exc.headers or {}).items()}
-        return HttpError(exc.status_code, _sanic_message(exc, exc.status_code), None, headers)
-    return HttpError(500, "internal error (logged on the server)")
+        key = getattr(exc, "key", None) or _SANIC_KEYS.get(status, f"http_{status}")
+        return HttpError(status, _sanic_message(exc, status), key, None, headers)
+    return HttpError(500, "internal error (logged on the server)", "internal_error")
 
 
 def error_response(exc: BaseException, *, retry_after: int = 2) -> HTTPResponse:
@@ -112,6 +153,7 @@ def _with_allow(err: HttpError, request: Request) -> HttpError:
     return HttpError(
         405,
         f"method not allowed on this path (allowed: {', '.join(allowed)})",
+        err.key,
         None,
         {"Allow": ", ".join(allowed)},
     )

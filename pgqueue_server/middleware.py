@@ -13,9 +13,9 @@ from typing import cast
 
 from sanic import Request
 
-from pgqueue_core import Forbidden, InvalidArgument, Manager, validate
+from pgqueue_core import InvalidArgument, Manager, validate
 
-from .auth import ADMIN, Access, Authenticator, TokenScope
+from .auth import ADMIN, Access, Authenticator, Forbidden, TokenScope
 
 EVENT_STREAM = "text/event-stream"
 

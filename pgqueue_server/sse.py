@@ -44,6 +44,7 @@ class TooManyStreams(SanicException):
 
     status_code = 429
     quiet = True
+    key = "too_many_streams"
 
 
 class StreamLimits:

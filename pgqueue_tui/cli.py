@@ -12,18 +12,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from pgqueue_core.errors import (
-    Conflict,
-    Forbidden,
-    InvalidArgument,
-    NotFound,
-    PgQueueError,
-    Unauthorized,
-    Unavailable,
-)
+from pgqueue_core.errors import Conflict, InvalidArgument, NotFound, PgQueueError, Unavailable
 
 from .commands import Commands, Output, UsageError, queues, tasks, tickers
 from .config import add_connection_options
+from .errors import Forbidden, Unauthorized
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a server error, an unexpected answer

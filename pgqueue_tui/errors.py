@@ -1,12 +1,68 @@
-"""Client-side errors: the server could not be reached, or did not answer like pgqueue."""
+"""Client-side errors: the server refused the credentials, could not be reached, or did not
+answer like pgqueue; and the one table from an error response back to an exception."""
 
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+from pgqueue_core.errors import (
+    ERROR_KEYS,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PgQueueError,
+    Unavailable,
+)
 
-from pgqueue_core.errors import PgQueueError, Unavailable
+if TYPE_CHECKING:  # the CLI imports this module for every command; aiohttp only when used
+    import aiohttp
+
+
+class Unauthorized(PgQueueError):
+    """The server wants a (valid) bearer token (HTTP 401, key `unauthorized`)."""
+
+    key = "unauthorized"
+
+
+class Forbidden(PgQueueError):
+    """The token may not do this (HTTP 403, key `forbidden`)."""
+
+    key = "forbidden"
+
+
+class ServerError(PgQueueError):
+    """The server answered with an error this client has no class for (`status` says which)."""
+
+    def __init__(self, message: str, detail: Any = None, *, key: str | None = None,
+                 status: int = 500) -> None:  # fmt: skip
+        super().__init__(message, detail, key=key)
+        self.status = status
+
+
+# Error key → class: the core's keys, the server's auth keys.
+CLIENT_KEYS: dict[str, type[PgQueueError]] = {
+    **ERROR_KEYS,
+    "unauthorized": Unauthorized,
+    "forbidden": Forbidden,
+}
+# An answer without a known key (an older server, a proxy): the class by HTTP status.
+_BY_STATUS: dict[int, type[PgQueueError]] = {
+    400: InvalidArgument,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    503: Unavailable,
+}
+
+
+def error_for(status: int, key: str | None, message: str, detail: Any = None) -> PgQueueError:
+    """The exception an error response stands for: by its key, else by its status."""
+    cls = CLIENT_KEYS.get(key or "") or _BY_STATUS.get(status)
+    if cls is None:
+        return ServerError(message, detail, key=key, status=status)
+    return cls(message, detail, key=key)
 
 
 class ConnectionFailed(Unavailable):
@@ -25,8 +81,7 @@ class ConnectionFailed(Unavailable):
 class ProtocolError(PgQueueError):
     """The server answered, but not with what the pgqueue API sends (wrong URL or proxy)."""
 
-    code = 502
-    reason = "Bad Gateway"
+    key = "protocol_error"
 
     def __init__(self, url: str, problem: str) -> None:
         super().__init__(f"unexpected answer from {url}: {problem}", {"url": url})
@@ -35,6 +90,8 @@ class ProtocolError(PgQueueError):
 
 def connect_reason(exc: aiohttp.ClientError) -> str:
     """Why a connection failed, in words a person acts on."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorError):
         error = exc.os_error
         if isinstance(error, ConnectionRefusedError):

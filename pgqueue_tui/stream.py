@@ -14,10 +14,10 @@ import aiohttp
 from aiohttp_sse_client.client import EventSource
 
 from pgqueue_core import wire
-from pgqueue_core.errors import PgQueueError, Unavailable, error_for_code
+from pgqueue_core.errors import PgQueueError, Unavailable
 from pgqueue_core.models import Ticker
 
-from .errors import ConnectionFailed, ProtocolError, connect_reason
+from .errors import ConnectionFailed, ProtocolError, connect_reason, error_for
 
 log = logging.getLogger(__name__)
 # The library logs every refused or dropped stream at ERROR; TickerStream reports those
@@ -187,7 +187,7 @@ class TickerStream:
         status = int(match.group(1))
         if status in _PERMANENT:
             await self._probe()  # raises the server's own error when it is not transient
-            raise error_for_code(status, f"HTTP {status} from {self.url}")
+            raise error_for(status, None, f"HTTP {status} from {self.url}")
         return Unavailable(f"HTTP {status} from {self.url}")
 
 

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from pgqueue_core.errors import InvalidArgument, PgQueueError, error_for_code
+from pgqueue_core.errors import InvalidArgument, PgQueueError
 from pgqueue_core.models import MISSING
 
 from .config import DEFAULT_URL
-from .errors import ConnectionFailed, ProtocolError, connect_reason
+from .errors import ConnectionFailed, ProtocolError, connect_reason, error_for
 
 T = TypeVar("T")
 JSONHook = Callable[[Any], None]
@@ -50,7 +50,9 @@ def check_url(url: str) -> str:
 
 def response_error(status: int, doc: Any, url: str, retry_after: str | None) -> PgQueueError:
     """The core error an error response stands for (the class the server raised)."""
+    key = None
     if isinstance(doc, dict) and doc.get("object") == "error":
+        key = doc.get("error") if isinstance(doc.get("error"), str) else None
         message = str(doc.get("reason") or f"HTTP {status}")
         # The reason reads "Not Found: queue 'x' not found"; the class says the first part.
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
@@ -64,7 +66,7 @@ def response_error(status: int, doc: Any, url: str, retry_after: str | None) -> 
         detail = doc
     if status == 503 and retry_after:
         message = f"{message} (retry after {retry_after}s)"
-    return error_for_code(status, message, detail)
+    return error_for(status, key, message, detail)
 
 
 def decoded(decode: Callable[[Any], T], doc: Any, url: str) -> T:

@@ -73,8 +73,13 @@ def schemas() -> JSON:
                 "code": {"type": "integer"},
                 "reason": {"type": "string"},
                 "detail": ANY,
+                "error": {
+                    "type": "string",
+                    "pattern": "^[a-z][a-z0-9_]*$",
+                    "description": "stable key to branch on, e.g. queue_not_found",
+                },
             },
-            ["object", "code", "reason", "detail"],
+            ["object", "code", "reason", "detail", "error"],
         ),
         "Queue": obj(
             {

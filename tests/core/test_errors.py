@@ -15,17 +15,43 @@ from pgqueue_core import (
     Unavailable,
 )
 from pgqueue_core.db import translate
-from pgqueue_core.errors import error_for_code
+from pgqueue_core.errors import ERROR_KEYS, error_for_key
 
 
-def test_hierarchy_and_codes() -> None:
-    for cls, code in ((InvalidArgument, 400), (NotFound, 404), (Conflict, 409), (Unavailable, 503)):
+def test_hierarchy_and_keys() -> None:
+    for cls, key in (
+        (InvalidArgument, "invalid_argument"),
+        (NotFound, "not_found"),
+        (Conflict, "conflict"),
+        (Unavailable, "unavailable"),
+    ):
         err = cls("message", detail={"x": 1})
         assert isinstance(err, PgQueueError)
-        assert (err.code, str(err), err.detail) == (code, "message", {"x": 1})
-        assert type(error_for_code(code, "m")) is cls
-    odd = error_for_code(418, "teapot")
-    assert type(odd) is PgQueueError and odd.code == 418
+        assert (err.key, str(err), err.detail) == (key, "message", {"x": 1})
+        assert not hasattr(err, "code")  # the core knows no HTTP
+        assert type(error_for_key(key, "m")) is cls
+    specific = NotFound("task 1 is not retained", key="task_not_retained")
+    assert specific.key == "task_not_retained" and NotFound.key == "not_found"
+    again = error_for_key("task_not_retained", "m")
+    assert type(again) is NotFound and again is not None and again.key == "task_not_retained"
+    assert error_for_key("no_such_key", "m") is None
+    assert all(key == key.lower() and " " not in key for key in ERROR_KEYS)
+
+
+async def test_errors_name_what_was_not_found(manager: Manager) -> None:
+    with pytest.raises(NotFound) as queue:
+        await manager.get_queue("nope")
+    assert queue.value.key == "queue_not_found"
+    with pytest.raises(NotFound) as ticker:
+        await manager.get_ticker("nope")
+    assert ticker.value.key == "ticker_not_found"
+    with pytest.raises(NotFound) as task:
+        await manager.get_task(12345)
+    assert task.value.key == "task_not_found"
+    await manager.register_queue(QueueMeta(queue="q"))
+    with pytest.raises(Conflict) as exists:
+        await manager.create_queue(QueueMeta(queue="q"))
+    assert exists.value.key == "queue_exists"
 
 
 async def test_constraint_violations_are_translated(
@@ -34,7 +60,8 @@ async def test_constraint_violations_are_translated(
     await manager.register_queue(QueueMeta(queue="q"))
     with pytest.raises(asyncpg.UniqueViolationError) as unique:
         await conn.execute("INSERT INTO pgqueue.queue (namespace, queue) VALUES ('test', 'q')")
-    assert isinstance(translate(unique.value), Conflict)
+    mapped_unique = translate(unique.value)
+    assert isinstance(mapped_unique, Conflict) and mapped_unique.key == "queue_exists"
     with pytest.raises(asyncpg.CheckViolationError) as check:
         await conn.execute(
             "INSERT INTO pgqueue.queue (namespace, queue, ttl) VALUES ('t', 'q', '-1 hour')"

@@ -96,13 +96,16 @@ async def jobs(server: Server) -> Server:
     return server
 
 
-def _assert_error(reply: Reply, status: int) -> dict[str, Any]:
+def _assert_error(reply: Reply, status: int, key: str | None = None) -> dict[str, Any]:
     assert reply.status == status, reply.text
     assert reply.headers["Content-Type"].startswith("application/json")
     body: dict[str, Any] = reply.json
-    assert set(body) == {"object", "code", "reason", "detail"}
+    assert set(body) == {"object", "code", "reason", "detail", "error"}
     assert body["object"] == "error"
     assert body["code"] == status
+    assert isinstance(body["error"], str) and body["error"].isidentifier(), body
+    if key is not None:
+        assert body["error"] == key, body
     assert "Traceback" not in reply.text
     return body
 
@@ -113,7 +116,7 @@ async def test_bad_input_is_400(jobs: Server) -> None:
     for method, path, kwargs, fragment in BAD_INPUT:
         reply = await jobs.call(method, path, **kwargs)
         try:
-            body = _assert_error(reply, 400)
+            body = _assert_error(reply, 400, "invalid_argument")
             assert body["reason"].startswith("Bad Request: ")
             assert fragment.lower() in body["reason"].lower()
         except AssertionError:
@@ -122,8 +125,8 @@ async def test_bad_input_is_400(jobs: Server) -> None:
 
 
 async def test_unknown_path_is_404(server: Server) -> None:
-    _assert_error(await server.get("/nothing/here"), 404)
-    _assert_error(await server.get("/queue/a/b/c"), 404)
+    _assert_error(await server.get("/nothing/here"), 404, "endpoint_not_found")
+    _assert_error(await server.get("/queue/a/b/c"), 404, "endpoint_not_found")
 
 
 WRONG_METHODS = [
@@ -141,7 +144,7 @@ WRONG_METHODS = [
 async def test_wrong_method_is_405(server: Server) -> None:
     for method, path in WRONG_METHODS:
         reply = await server.call(method, path)
-        _assert_error(reply, 405)
+        _assert_error(reply, 405, "method_not_allowed")
         assert reply.headers.get("Allow"), (method, path)
         assert method not in reply.headers["Allow"]
 
@@ -149,7 +152,7 @@ async def test_wrong_method_is_405(server: Server) -> None:
 async def test_oversized_body_is_413(dsn: str) -> None:
     async with running(make_config(dsn, max_body=1024)) as srv:
         big = {"queue": "jobs", "payload": "x" * 2048}
-        _assert_error(await srv.post("/task", big), 413)
+        _assert_error(await srv.post("/task", big), 413, "body_too_large")
         # The connection was dropped; the server carries on.
         assert (await srv.get("/health")).status == 200
 
@@ -163,7 +166,7 @@ async def test_unexpected_error_is_500_without_details(
     monkeypatch.setattr(Manager, "list_queues", broken)
     caplog.set_level(logging.ERROR, logger="pgqueue.server")
     reply = await server.get("/queue")
-    body = _assert_error(reply, 500)
+    body = _assert_error(reply, 500, "internal_error")
     assert "internal detail" not in reply.text
     assert body["detail"] is None
     assert "internal detail that must not leak" in caplog.text  # logged on the server
@@ -174,5 +177,5 @@ async def test_database_unavailable_is_503(server: Server) -> None:
     await server.app.ctx.pool.close()
     for path in ("/queue", "/health", "/metrics"):
         reply = await server.get(path)
-        _assert_error(reply, 503)
+        _assert_error(reply, 503, "unavailable")
         assert int(reply.headers["Retry-After"]) > 0

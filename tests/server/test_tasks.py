@@ -132,6 +132,7 @@ async def test_release_success_and_failure(queues: Server) -> None:
     again = await queues.patch(f"/task/{task['id']}", {})
     assert again.status == 404
     assert "not retained" in again.json["reason"]
+    assert again.json["error"] == "task_not_retained"
 
     await queues.post("/task", {"queue": "a", "payload": 2})
     task = (await queues.put("/task", params={"worker": "w"})).json

@@ -22,10 +22,10 @@ from pgqueue_core import (
     TaskMeta,
     Ticker,
     TickerMeta,
-    Unauthorized,
     Unavailable,
 )
 from pgqueue_tui.client import Client, ConnectionFailed, Page, ProtocolError
+from pgqueue_tui.errors import ServerError, Unauthorized
 
 from .conftest import Server, free_port
 
@@ -164,6 +164,22 @@ async def test_token(start_server: Callable[..., Server]) -> None:
         assert (await client.list_queues()).count == 0
 
 
+async def test_errors_come_back_as_the_class_and_key_raised(server: Server) -> None:
+    async with Client(server.url) as client:
+        with pytest.raises(NotFound) as missing:
+            await client.get_queue("nope")
+        assert missing.value.key == "queue_not_found"
+        await client.create_queue(QueueMeta(queue="q"))
+        with pytest.raises(Conflict) as exists:
+            await client.create_queue(QueueMeta(queue="q"))
+        assert exists.value.key == "queue_exists"
+        task = await client.create_task("q", TaskMeta(payload=1))
+        with pytest.raises(NotFound) as not_retained:
+            await client.release_task(task.id)
+        assert not_retained.value.key == "task_not_retained"
+        assert "not retained" in str(not_retained.value)
+
+
 async def test_on_json_sees_the_wire_documents(server: Server) -> None:
     seen: list[Any] = []
     async with Client(server.url, on_json=seen.append) as client:
@@ -237,7 +253,8 @@ async def test_server_documents(server: Server) -> None:
         assert "/queue" in (await client.openapi())["paths"]
         with pytest.raises(PgQueueError) as wrong_method:
             await client.request("DELETE", "/namespace")
-        assert wrong_method.value.code == 405
+        assert isinstance(wrong_method.value, ServerError)
+        assert (wrong_method.value.status, wrong_method.value.key) == (405, "method_not_allowed")
 
 
 async def test_something_else_answering_is_a_protocol_error() -> None:
