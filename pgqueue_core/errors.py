@@ -95,5 +95,14 @@ def ticker_not_found(name: str) -> NotFound:
     return NotFound(f"ticker {name!r} not found", key="ticker_not_found")
 
 
+def nothing_to_change(what: str, fields: str) -> InvalidArgument:
+    """An update that names no change: the original's "No patch values" 400 (go-pg
+    2d74e0c, pkg/queue/schema/queue.go:250-251, ticker.go:166-167), which its CLI meets
+    when `update-queue`/`update-ticker` is given no flag."""
+    return InvalidArgument(
+        f"nothing to change in the {what}: give {fields}", key="nothing_to_change"
+    )
+
+
 def task_not_found(task_id: int) -> NotFound:
     return NotFound(f"task {task_id} not found", key="task_not_found")

@@ -160,7 +160,8 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class TickerMeta:
-    """Settings of a ticker; `None` means "not given"."""
+    """Settings of a ticker; `None` means "not given" (a new ticker without an interval
+    fires every minute; in an update, `ticker=""` is no rename, as None)."""
 
     ticker: str | None = None
     interval: timedelta | None = None

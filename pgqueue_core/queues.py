@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 from . import validate
 from .base import ManagerBase
-from .errors import Conflict, InvalidArgument, queue_not_found
+from .errors import Conflict, InvalidArgument, nothing_to_change, queue_not_found
 from .models import Queue, QueueMeta, QueueStatus, QueueSummary, Status
 
 MIN_LEASE_SECONDS = 1
@@ -60,9 +61,9 @@ class QueueOps(ManagerBase):
         return await self._put_queue(meta, must_be_new=False)
 
     async def _put_queue(self, meta: QueueMeta, *, must_be_new: bool) -> Queue:
-        meta = _check_meta(meta)
-        if meta.queue is None:
+        if not meta.queue:
             raise InvalidArgument("queue name is required")
+        meta = _check_meta(meta)
         async with self._conn() as conn, conn.transaction():
             inserted = await conn.fetchrow(self._sql["queue_insert"], self.namespace, meta.queue)
             if inserted is None and must_be_new:
@@ -90,12 +91,22 @@ class QueueOps(ManagerBase):
         return await self._fetchval("queue_count", self.namespace), []
 
     async def update_queue(self, name: str, meta: QueueMeta) -> Queue:
-        """Change the fields given; `meta.queue` renames (the tasks move along)."""
+        """Change the fields given; `meta.queue` renames, the tasks move along ("" or None:
+        no rename). Naming no change at all is an InvalidArgument `nothing_to_change`,
+        whether or not the queue exists."""
         name = validate.name(name, "queue")
-        meta = _check_meta(meta)
-        rename = meta.queue if meta.queue != name else None
+        rename = validate.rename(meta.queue, "queue")
+        settings = _check_meta(dataclasses.replace(meta, queue=None))
+        if rename is None and settings == QueueMeta():
+            raise nothing_to_change(
+                "queue",
+                "a new name (queue), ttl, retries, retry_delay, lease, concurrency or paused",
+            )
         row = await self._fetchrow(
-            "queue_update", self.namespace, name, *_update_args(meta, rename)
+            "queue_update",
+            self.namespace,
+            name,
+            *_update_args(settings, rename if rename != name else None),
         )
         if row is None:
             raise queue_not_found(name)

@@ -12,12 +12,16 @@ from typing import Any
 
 from . import validate
 from .base import ManagerBase
-from .errors import Conflict, InvalidArgument, PgQueueError, ticker_not_found
+from .errors import Conflict, InvalidArgument, PgQueueError, nothing_to_change, ticker_not_found
 from .models import MISSING, Ticker, TickerMeta
 
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = timedelta(seconds=1)
+# The interval of a ticker created without one: the original's column default
+# (go-pg pkg/queue/sql/objects.sql:53) and its CLI's documented default. It lives here, not
+# in a column default, so that the Python API, the REST server and the CLI agree.
+DEFAULT_TICKER_INTERVAL = timedelta(minutes=1)
 # A ticker loop re-reads the schedule at least this often, so that tickers registered
 # elsewhere are noticed; otherwise it sleeps exactly until the next maturity.
 MAX_TICKER_SLEEP = 5.0
@@ -25,29 +29,31 @@ MAX_TICKER_SLEEP = 5.0
 TickerHandler = Callable[[Ticker], Awaitable[Any] | Any]
 
 
-def _check_meta(meta: TickerMeta) -> tuple[str | None, timedelta | None, str | None]:
+def _check_settings(meta: TickerMeta) -> tuple[timedelta | None, str | None]:
+    """The interval and the payload's JSON text (None: not given)."""
     validate.duration(meta.interval, "interval", minimum=MIN_INTERVAL)
-    name = None if meta.ticker is None else validate.name(meta.ticker, "ticker")
     payload = None if meta.payload is MISSING else validate.payload(meta.payload)
-    return name, meta.interval, payload
+    return meta.interval, payload
 
 
 class TickerOps(ManagerBase):
     """Tickers of the Manager's namespace."""
 
     async def create_ticker(self, meta: TickerMeta) -> Ticker:
-        """Create a ticker (interval required); Conflict if it exists."""
+        """Create a ticker (interval default: DEFAULT_TICKER_INTERVAL); Conflict if it exists."""
         return await self._put_ticker(meta, must_be_new=True)
 
     async def register_ticker(self, meta: TickerMeta) -> Ticker:
         """Upsert a ticker. Re-registering with unchanged settings keeps its schedule (it does
-        not fire again early); the interval is required for a new ticker."""
+        not fire again early); a new ticker without an interval fires every minute, an
+        existing one keeps its interval."""
         return await self._put_ticker(meta, must_be_new=False)
 
     async def _put_ticker(self, meta: TickerMeta, *, must_be_new: bool) -> Ticker:
-        name, interval, payload = _check_meta(meta)
-        if name is None:
+        interval, payload = _check_settings(meta)
+        if not meta.ticker:
             raise InvalidArgument("ticker name is required")
+        name = validate.name(meta.ticker, "ticker")
         async with self._conn() as conn, conn.transaction():
             existing = await conn.fetchrow(self._sql["ticker_get"], self.namespace, name)
             if existing is not None:
@@ -57,10 +63,12 @@ class TickerOps(ManagerBase):
                     self._sql["ticker_update"], self.namespace, name, None, interval, payload
                 )
                 return Ticker.from_record(row)
-            if interval is None:
-                raise InvalidArgument("interval is required for a new ticker")
             row = await conn.fetchrow(
-                self._sql["ticker_insert"], self.namespace, name, interval, payload
+                self._sql["ticker_insert"],
+                self.namespace,
+                name,
+                DEFAULT_TICKER_INTERVAL if interval is None else interval,
+                payload,
             )
             if row is None:
                 # Created by someone else since we looked: an upsert updates it instead.
@@ -88,9 +96,14 @@ class TickerOps(ManagerBase):
         return await self._fetchval("ticker_count", self.namespace), []
 
     async def update_ticker(self, name: str, meta: TickerMeta) -> Ticker:
-        """Change the fields given; `meta.ticker` renames. The schedule is kept."""
+        """Change the fields given; `meta.ticker` renames ("" or None: no rename). The
+        schedule is kept. Naming no change at all is an InvalidArgument `nothing_to_change`,
+        whether or not the ticker exists."""
         name = validate.name(name, "ticker")
-        rename, interval, payload = _check_meta(meta)
+        rename = validate.rename(meta.ticker, "ticker")
+        interval, payload = _check_settings(meta)
+        if rename is None and interval is None and payload is None:
+            raise nothing_to_change("ticker", "a new name (ticker), interval or payload")
         row = await self._fetchrow(
             "ticker_update",
             self.namespace,

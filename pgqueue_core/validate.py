@@ -36,6 +36,20 @@ def name(value: object, what: str) -> str:
     return cleaned
 
 
+def rename(value: object, what: str) -> str | None:
+    """The new name an update asks for, or None for "no rename".
+
+    An empty name means "no rename" as much as an absent or null one: the original Go
+    client cannot leave the name out of a ticker PATCH (go-pg 2d74e0c,
+    pkg/queue/schema/ticker.go:20, `Ticker string `json:"ticker"`` has no omitempty, so
+    UpdateTicker always sends "ticker": ""), and queues follow the same rule so that the two
+    resources agree. A blank name ("  ") is still a bad name.
+    """
+    if value is None or value == "":
+        return None
+    return name(value, what)
+
+
 def namespace(value: object) -> str:
     """A namespace an application may bind to (not the reserved system namespace)."""
     cleaned = name(value, "namespace")

@@ -94,8 +94,9 @@ def _paths() -> JSON:
             ),
             "patch": op(
                 "updateQueue",
-                "Change a queue (`queue` renames; `paused` pauses or "
-                "resumes; `concurrency: 0` removes the limit)",
+                'Change a queue (`queue` renames, "" or null keeps the name; `paused` '
+                "pauses or resumes; `concurrency: 0` removes the limit; no change given: "
+                "400 nothing_to_change)",
                 {200: ok("Queue")},
                 params=[QUEUE_NAME],
                 body="QueueUpdate",
@@ -262,7 +263,7 @@ def _paths() -> JSON:
             ),
             "post": op(
                 "createTicker",
-                "Create a ticker",
+                "Create a ticker (without `interval` it fires every minute)",
                 {201: ok("Ticker", "Created")},
                 body="TickerCreate",
                 errors=(409,),
@@ -289,7 +290,8 @@ def _paths() -> JSON:
             ),
             "patch": op(
                 "updateTicker",
-                "Change a ticker (`ticker` renames; the schedule is kept)",
+                'Change a ticker (`ticker` renames, "" or null keeps the name; the '
+                "schedule is kept; no change given: 400 nothing_to_change)",
                 {200: ok("Ticker")},
                 params=[TICKER_NAME],
                 body="TickerUpdate",

@@ -23,6 +23,16 @@ DURATION_IN = {
     "description": 'nanoseconds, or a string such as "90s", "1h30m" or "PT1H"',
     "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}],
 }
+DURATION_OR_NULL = {
+    "description": f"{DURATION_IN['description']}; null: not given",
+    "anyOf": [*DURATION_IN["anyOf"], {"type": "null"}],
+}
+# A new name in an update: "" and null mean "no rename" (the Go client's TickerMeta always
+# sends "ticker": "").
+RENAME = {
+    "description": f'{NAME_IN["description"]}; "" or null: no rename',
+    "anyOf": [NAME_IN, {"const": ""}, {"type": "null"}],
+}
 STATUSES = [s.value for s in Status]
 REQUEUEABLE = ["failed", "expired", "cancelled"]
 
@@ -51,12 +61,14 @@ def _list_of(item: str) -> JSON:
 
 
 def schemas() -> JSON:
+    # Null is "not given" for every setting (the Go client sends "retries": null and
+    # "retry_delay": null when it has no value for them).
     queue_fields = {
         "queue": NAME_IN,
-        "ttl": DURATION_IN,
+        "ttl": DURATION_OR_NULL,
         "retries": {"type": ["integer", "null"], "minimum": 0},
-        "retry_delay": DURATION_IN,
-        "lease": {**DURATION_IN, "description": "lease of a retained task, at least 1s"},
+        "retry_delay": DURATION_OR_NULL,
+        "lease": {**DURATION_OR_NULL, "description": "lease of a retained task, at least 1s"},
         "concurrency": {
             "type": ["integer", "null"],
             "minimum": 0,
@@ -106,7 +118,10 @@ def schemas() -> JSON:
             ],
         ),
         "QueueCreate": obj(queue_fields, ["queue"]),
-        "QueueUpdate": obj(queue_fields),
+        "QueueUpdate": {
+            **obj({**queue_fields, "queue": RENAME}),
+            "description": "at least one change (else 400 nothing_to_change)",
+        },
         "Task": obj(
             {
                 "id": {"type": "integer", "format": "int64", "minimum": 1},
@@ -208,23 +223,26 @@ def schemas() -> JSON:
         ),
         "TickerCreate": obj(
             {
-                "ticker": NAME,
-                "interval": {**DURATION_IN, "description": "at least 1s"},
-                "payload": ANY,
+                "ticker": NAME_IN,
+                "interval": {**DURATION_OR_NULL, "description": "at least 1s; default 1 min"},
+                "payload": {**ANY, "description": "default {}"},
                 "namespace": {"description": "read-only, ignored"},
                 "timestamp": {"description": "read-only, ignored"},
             },
-            ["ticker", "interval"],
+            ["ticker"],
         ),
-        "TickerUpdate": obj(
-            {
-                "ticker": NAME,
-                "interval": {**DURATION_IN, "description": "at least 1s"},
-                "payload": ANY,
-                "namespace": {"description": "read-only, ignored"},
-                "timestamp": {"description": "read-only, ignored"},
-            }
-        ),
+        "TickerUpdate": {
+            **obj(
+                {
+                    "ticker": RENAME,
+                    "interval": {**DURATION_OR_NULL, "description": "at least 1s"},
+                    "payload": ANY,
+                    "namespace": {"description": "read-only, ignored"},
+                    "timestamp": {"description": "read-only, ignored"},
+                }
+            ),
+            "description": "at least one change (else 400 nothing_to_change)",
+        },
         "QueueSummary": obj(
             {
                 "namespace": NAME,

@@ -175,6 +175,28 @@ async def test_rename_onto_existing_is_a_conflict(manager: Manager) -> None:
     assert {q.queue for q in (await manager.list_queues())[1]} == {"a", "b"}
 
 
+async def test_empty_name_in_an_update_is_no_rename(manager: Manager) -> None:
+    """An empty name in an update means "no rename", as for tickers (SPEC 7.1)."""
+    await manager.register_queue(QueueMeta(queue="a"))
+    queue = await manager.update_queue("a", QueueMeta(queue="", retries=9))
+    assert (queue.queue, queue.retries) == ("a", 9)
+    with pytest.raises(NotFound):
+        await manager.update_queue("nope", QueueMeta(queue="", retries=1))
+    with pytest.raises(InvalidArgument, match="name"):
+        await manager.update_queue("a", QueueMeta(queue=" ", retries=1))
+
+
+@pytest.mark.parametrize("meta", [QueueMeta(), QueueMeta(queue=""), QueueMeta(retries=None)])
+async def test_update_with_nothing_to_change(manager: Manager, meta: QueueMeta) -> None:
+    """The original's "No patch values" (what `pgqueue update-queue q` with no flag sends)."""
+    before = await manager.register_queue(QueueMeta(queue="a"))
+    for name in ("a", "nope"):
+        with pytest.raises(InvalidArgument) as caught:
+            await manager.update_queue(name, meta)
+        assert caught.value.key == "nothing_to_change"
+    assert await manager.get_queue("a") == before
+
+
 async def test_rename_to_the_same_name_is_an_update(manager: Manager) -> None:
     await manager.register_queue(QueueMeta(queue="a"))
     queue = await manager.update_queue("a", QueueMeta(queue=" A ", retries=9))

@@ -69,14 +69,46 @@ async def test_invalid_tickers(offline: Manager, meta: TickerMeta) -> None:
         await offline.create_ticker(meta)
 
 
-async def test_new_ticker_needs_an_interval(manager: Manager) -> None:
-    """Defect 10: a NULL interval is refused; an existing ticker keeps its own."""
-    with pytest.raises(InvalidArgument, match="interval"):
-        await manager.register_ticker(TickerMeta(ticker="t"))
-    assert await manager.list_tickers() == (0, [])
+async def test_new_ticker_without_interval_fires_every_minute(manager: Manager) -> None:
+    """SPEC 7.1: the original's column default (and its CLI's documented default) is one
+    minute; no ticker is ever stored without an interval (defect 10). An existing ticker
+    keeps its own interval when re-registered without one."""
+    created = await manager.create_ticker(TickerMeta(ticker="c"))
+    assert created.interval == timedelta(minutes=1)
+    registered = await manager.register_ticker(TickerMeta(ticker="r", payload=[1]))
+    assert (registered.interval, registered.payload) == (timedelta(minutes=1), [1])
     await manager.register_ticker(TickerMeta(ticker="t", interval=HOUR))
     kept = await manager.register_ticker(TickerMeta(ticker="t", payload=[2]))
     assert (kept.interval, kept.payload) == (HOUR, [2])
+
+
+async def test_empty_name_in_an_update_is_no_rename(manager: Manager) -> None:
+    """The Go client's TickerMeta.Ticker has no omitempty: every PATCH carries "ticker": ""."""
+    await manager.register_ticker(TickerMeta(ticker="t", interval=HOUR))
+    updated = await manager.update_ticker("t", TickerMeta(ticker="", interval=2 * HOUR))
+    assert (updated.ticker, updated.interval) == ("t", 2 * HOUR)
+    with pytest.raises(NotFound):
+        await manager.update_ticker("nope", TickerMeta(ticker="", interval=HOUR))
+    with pytest.raises(InvalidArgument, match="name"):
+        await manager.update_ticker("t", TickerMeta(ticker="  ", interval=HOUR))
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [TickerMeta(), TickerMeta(ticker=""), TickerMeta(ticker=None, interval=None)],
+)
+async def test_update_with_nothing_to_change(manager: Manager, meta: TickerMeta) -> None:
+    """The original's "No patch values": refused before the ticker is looked up."""
+    before = await manager.register_ticker(TickerMeta(ticker="t", interval=HOUR))
+    for name in ("t", "nope"):
+        with pytest.raises(InvalidArgument) as caught:
+            await manager.update_ticker(name, meta)
+        assert caught.value.key == "nothing_to_change"
+    assert await manager.get_ticker("t") == before
+    # Naming a field is a change request even when the value is the same; JSON null is a
+    # payload like any other.
+    assert await manager.update_ticker("t", TickerMeta(ticker="t")) == before
+    assert (await manager.update_ticker("t", TickerMeta(payload=None))).payload is None
 
 
 async def test_one_second_is_the_shortest_interval(manager: Manager) -> None:

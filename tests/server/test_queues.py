@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Server
 
 HOUR_NS = 3600 * 10**9
@@ -88,6 +90,28 @@ async def test_update_and_rename(server: Server) -> None:
     clash = await server.patch("/queue/new", {"queue": "taken"})
     assert clash.status == 409
     assert (await server.patch("/queue/missing", {"retries": 1})).status == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"queue": ""},
+        {"retries": None, "retry_delay": None},  # what `pgqueue update-queue q` sent in Go
+        {"namespace": "other", "created_at": "2030-01-01T00:00:00Z"},  # read-only, ignored
+    ],
+)
+async def test_patch_with_nothing_to_change(server: Server, body: dict[str, object]) -> None:
+    """SPEC 7.1: 400 nothing_to_change, for an existing queue and a missing one alike."""
+    await server.post("/queue", {"queue": "q"})
+    for name in ("q", "nope"):
+        reply = await server.patch(f"/queue/{name}", body)
+        assert reply.status == 400, (name, reply.text)
+        assert reply.json["error"] == "nothing_to_change"
+    changed = await server.patch("/queue/q", {"queue": "", "retries": 1})
+    assert (changed.status, changed.json["queue"], changed.json["retries"]) == (200, "q", 1)
+    missing = await server.patch("/queue/nope", {"queue": "", "retries": 1})
+    assert (missing.status, missing.json["error"]) == (404, "queue_not_found")
 
 
 async def test_pause_resume_and_concurrency(server: Server) -> None:

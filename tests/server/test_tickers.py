@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Server
 
 SECOND = 10**9
@@ -57,7 +59,7 @@ async def test_ticker_named_next(server: Server) -> None:
 
 async def test_ticker_bad_input(server: Server) -> None:
     for body in (
-        {"ticker": "t"},
+        {"ticker": "", "interval": "1m"},
         {"ticker": "t", "interval": 0},
         {"ticker": "t", "interval": "500ms"},
         {"ticker": "t", "interval": "often"},
@@ -67,3 +69,32 @@ async def test_ticker_bad_input(server: Server) -> None:
     ):
         reply = await server.post("/ticker", body)
         assert reply.status == 400, body
+
+
+async def test_create_without_interval_fires_every_minute(server: Server) -> None:
+    created = await server.post("/ticker", {"ticker": "t"})
+    assert created.status == 201
+    assert created.json["interval"] == 60 * SECOND
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"ticker": ""},
+        {"ticker": None, "interval": None},
+        {"namespace": "other", "timestamp": "2030-01-01T00:00:00Z"},  # read-only, ignored
+    ],
+)
+async def test_patch_with_nothing_to_change(server: Server, body: dict[str, object]) -> None:
+    """SPEC 7.1: 400 nothing_to_change, for an existing ticker and a missing one alike."""
+    await server.post("/ticker", {"ticker": "t", "interval": "1h"})
+    for name in ("t", "nope"):
+        reply = await server.patch(f"/ticker/{name}", body)
+        assert reply.status == 400, (name, reply.text)
+        assert reply.json["error"] == "nothing_to_change"
+    # An empty name next to a real change is no rename; a missing ticker is then a 404.
+    changed = await server.patch("/ticker/t", {"ticker": "", "interval": "2h"})
+    assert (changed.status, changed.json["ticker"]) == (200, "t")
+    missing = await server.patch("/ticker/nope", {"ticker": "", "interval": "2h"})
+    assert (missing.status, missing.json["error"]) == (404, "ticker_not_found")
