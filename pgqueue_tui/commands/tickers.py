@@ -40,7 +40,11 @@ def _payload(ns: argparse.Namespace) -> object:
 
 
 async def create_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
-    meta = TickerMeta(ticker=ns.name, interval=ns.interval, payload=_payload(ns))
+    if ns.interval is not None and ns.interval_flag is not None:
+        raise UsageError("give the interval once: as INTERVAL or with --interval")
+    # Neither given: the server's default (every minute), as the original CLI documented.
+    interval = ns.interval if ns.interval is not None else ns.interval_flag
+    meta = TickerMeta(ticker=ns.name, interval=interval, payload=_payload(ns))
     out.show(output.ticker_view(await client.create_ticker(meta), output.now_utc()))
 
 
@@ -108,13 +112,30 @@ def register(cmd: Commands) -> None:
     p = cmd.add(
         "create-ticker",
         create_ticker,
-        "Create a ticker that fires every INTERVAL (first firing: at once).",
-        ["""pgqueue create-ticker hourly-report --interval 1h --payload '{"kind": "hourly"}'"""],
-        "The payload (default {}) is any JSON; @FILE reads it from a file, @- from stdin.",
+        "Create a ticker that fires every INTERVAL (default 1m; first firing: at once).",
+        [
+            "pgqueue create-ticker heartbeat",
+            "pgqueue create-ticker cache-sweep 30s",
+            """pgqueue create-ticker hourly-report --interval 1h --payload '{"kind": "hourly"}'""",
+        ],
+        "INTERVAL is given after the name or with --interval; without it the ticker fires\n"
+        "every minute. The payload (default {}) is any JSON; @FILE reads it from a file,\n"
+        "@- from stdin.",
     )
     p.add_argument("name", metavar="NAME", type=args.name, help="ticker name (a-z, 0-9, _ and -)")
     p.add_argument(
-        "--interval", type=args.duration, required=True, help="period, at least 1s (e.g. 30s, 1h)"
+        "interval",
+        metavar="INTERVAL",
+        nargs="?",
+        type=args.duration,
+        help="period, at least 1s (e.g. 30s, 1h; default 1m)",
+    )
+    p.add_argument(
+        "--interval",
+        dest="interval_flag",
+        metavar="INTERVAL",
+        type=args.duration,
+        help="the same as INTERVAL",
     )
     p.add_argument(
         "--payload",

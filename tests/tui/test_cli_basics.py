@@ -129,7 +129,7 @@ def test_bad_url_is_a_usage_error() -> None:
         (["create-queue", "q", "--ttl", "1x"], "--ttl"),
         (["create-queue", "q", "--retries", "-1"], "--retries"),
         (["create-queue", "Bad Name"], "not a valid name"),
-        (["create-ticker", "t"], "--interval"),
+        (["create-ticker", "t", "0s"], "not a positive duration"),
         (["create-ticker", "t", "--interval", "0s"], "not a positive duration"),
         (["task", "abc"], "not a task id"),
         (["tasks", "--status", "done"], "invalid choice"),

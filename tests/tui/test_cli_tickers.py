@@ -41,6 +41,23 @@ def test_ticker_lifecycle(cli: Cli) -> None:
     assert cli("tickers").out.strip() == "No tickers."
 
 
+def test_create_ticker_interval_is_optional_and_positional(cli: Cli) -> None:
+    """Without an interval a ticker fires every minute (the original CLI's documented
+    default); the interval may follow the name, as well as come with --interval."""
+    plain = cli("create-ticker", "heartbeat", "--json")
+    assert plain.code == 0, plain.err
+    assert plain.json()["interval"] == 60 * 10**9
+    assert "1m" in cli("ticker", "heartbeat").out
+    positional = cli("create-ticker", "sweep", "2s", "--json")
+    assert positional.code == 0, positional.err
+    assert positional.json()["interval"] == 2 * 10**9
+    assert_error(cli("create-ticker", "both", "2s", "--interval", "3s"), 2, "once")
+    assert_error(cli("create-ticker", "short", "500ms"), 2, "interval")
+    assert_error(cli("create-ticker", "bad", "often"), 2)
+    help_text = cli("create-ticker", "--help").out
+    assert "INTERVAL" in help_text and "default 1m" in help_text
+
+
 def test_ticker_errors(cli: Cli) -> None:
     assert_error(cli("ticker", "nope"), 3, "nope")
     assert_error(cli("delete-ticker", "nope"), 3)
