@@ -25,7 +25,7 @@ EXIT_USAGE = 2  # bad command line or input, or the server rejected an argument 
 EXIT_NOT_FOUND = 3  # no such queue/task/ticker (404), or it clashes with another (409)
 EXIT_UNAVAILABLE = 4  # server unreachable, or its database is down (503)
 EXIT_AUTH = 5  # missing or wrong token (401), not allowed (403)
-# Commands that run until stopped (next-ticker) exit 0 on SIGINT or SIGTERM: the way to
+# Commands that run until stopped (next-ticker, tui) exit 0 on SIGINT or SIGTERM: the way to
 # stop them. Only a second signal while they stop exits with 128 + its number (signals.py).
 EXIT_INTERRUPTED = 130  # Ctrl-C during any other command; a second SIGINT
 EXIT_TERMINATED = 143  # a second SIGTERM
@@ -50,9 +50,9 @@ exit codes:
   0 success   1 other error   2 usage or invalid argument   3 not found or conflict
   4 server unreachable or unavailable   5 authentication   130 interrupted (Ctrl-C)
 
-next-ticker runs until stopped: SIGINT (Ctrl-C) or SIGTERM stops it cleanly with status 0,
-also when started in the background (`&`); a second signal while it stops exits at once
-with 130 (SIGINT) or 143 (SIGTERM).
+next-ticker (Ctrl-C) and tui (ctrl+q) run until stopped: SIGINT or SIGTERM stops either
+cleanly with status 0, also when started in the background (`&`); a second signal while
+it stops exits at once with 130 (SIGINT) or 143 (SIGTERM).
 
 `pgqueue COMMAND --help` explains a command. Global options may also follow the command."""
 
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         _no_handler,
         "Open the Textual operations console.",
         ["pgqueue tui", "pgqueue --url http://queue.internal:8080/api tui --namespace myapp"],
+        until_stopped=True,
     )
     return parser
 

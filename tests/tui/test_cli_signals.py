@@ -7,10 +7,16 @@ runs the real `pgqueue` against a real server, started both ways.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import select
 import signal
+import struct
 import subprocess
 import sys
-from collections.abc import Callable
+import termios
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,11 +24,13 @@ from pgqueue_tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
 
 from .conftest import (
     IGNORING_SIGINT,
+    PGQUEUE,
     Lines,
     Result,
     Server,
     clean_env,
     streaming,
+    wait_until,
 )
 
 Cli = Callable[..., Result]
@@ -122,3 +130,90 @@ def test_run_stops_on_sigint_when_started_in_the_background(dsn: str, log_dir: s
         assert "Traceback" not in server.log()
     finally:
         server.stop()
+
+
+# ---- the console ----------------------------------------------------------------------
+
+ENTER_SCREEN = b"\x1b[?1049h"  # the alternate screen, where Textual draws
+LEAVE_SCREEN = b"\x1b[?1049l"  # written when the console gives the terminal back
+
+
+class Terminal:
+    """A pseudo-terminal (100x30) whose output a thread collects."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        self._output = bytearray()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: every process on the terminal has gone
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self._output += chunk
+
+    @property
+    def output(self) -> bytes:
+        with self._lock:
+            return bytes(self._output)
+
+    def wait_for(self, fragment: bytes, timeout: float) -> None:
+        wait_until(lambda: fragment in self.output, timeout, f"{fragment!r} on the terminal")
+
+    def hand_over(self) -> None:
+        """The child has its copy of the terminal: drop ours, so that its exit ends reading."""
+        os.close(self.slave)
+        self.slave = -1
+
+    def close(self) -> None:
+        """After the child has gone (its exit ends the reading thread)."""
+        if self.slave >= 0:
+            os.close(self.slave)
+        self._thread.join(5)
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Terminal]:
+    term = Terminal()
+    yield term
+    term.close()
+
+
+@SIGNALS
+@STARTS
+def test_tui_gives_the_terminal_back_on_a_signal(
+    server: Server, terminal: Terminal, sig: signal.Signals, ignore_sigint: bool
+) -> None:
+    proc = subprocess.Popen(
+        [*(IGNORING_SIGINT if ignore_sigint else ()), PGQUEUE, "tui"],
+        stdin=terminal.slave,
+        stdout=terminal.slave,
+        stderr=terminal.slave,
+        env=clean_env(PGQUEUE_URL=server.url, TERM="xterm-256color"),
+        start_new_session=True,  # a Ctrl-C at the developer's terminal does not reach it
+    )
+    terminal.hand_over()
+    try:
+        terminal.wait_for(ENTER_SCREEN, 30)
+        terminal.wait_for("● connected".encode(), 30)  # drawn and talking to the server
+        proc.send_signal(sig)
+        assert proc.wait(STOP_WITHIN) == 0
+        output = terminal.output
+        assert LEAVE_SCREEN in output[output.rindex(ENTER_SCREEN) :]
+        assert b"Traceback" not in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
