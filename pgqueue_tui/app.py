@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from .screens.queue_detail import QueueDetailScreen
 from .screens.task_detail import TaskDetailScreen
 from .screens.tasks import TasksScreen
 from .screens.tickers import TickersScreen
+from .signals import stop_on_signals
 from .theme import DARK, LIGHT, THEMES, default_theme
 from .widgets.palette import ActionsProvider
 
@@ -229,5 +231,12 @@ def run_app(url: str, namespace: str | None = None, token: str | None = None) ->
     # Log records would draw over the screen: keep them for a debugger only.
     logging.getLogger().addHandler(logging.NullHandler())
     app = ConsoleApp(client)
-    app.run()
+    asyncio.run(_run_until_stopped(app))
     return app.return_code or 0
+
+
+async def _run_until_stopped(app: ConsoleApp) -> None:
+    """Textual reads Ctrl-C as a key; a SIGINT or SIGTERM from elsewhere (`kill`, a service
+    manager) quits like ctrl+q, giving the terminal back (a second one exits at once)."""
+    with stop_on_signals(lambda _: app.exit()):
+        await app.run_async()

@@ -17,6 +17,7 @@ from pgqueue_core.errors import Conflict, InvalidArgument, NotFound, PgQueueErro
 from .commands import Commands, Output, UsageError, queues, tasks, tickers
 from .config import add_connection_options
 from .errors import Forbidden, Unauthorized
+from .signals import until_stopped
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a server error, an unexpected answer
@@ -24,7 +25,10 @@ EXIT_USAGE = 2  # bad command line or input, or the server rejected an argument 
 EXIT_NOT_FOUND = 3  # no such queue/task/ticker (404), or it clashes with another (409)
 EXIT_UNAVAILABLE = 4  # server unreachable, or its database is down (503)
 EXIT_AUTH = 5  # missing or wrong token (401), not allowed (403)
-EXIT_INTERRUPTED = 130  # Ctrl-C (except next-ticker, where Ctrl-C is the way to stop: 0)
+# Commands that run until stopped (next-ticker, tui) exit 0 on SIGINT or SIGTERM: the way to
+# stop them. Only a second signal while they stop exits with 128 + its number (signals.py).
+EXIT_INTERRUPTED = 130  # Ctrl-C during any other command; a second SIGINT
+EXIT_TERMINATED = 143  # a second SIGTERM
 
 DESCRIPTION = """\
 Manage a pgqueue server: queues, tasks and tickers over its REST API, or serve the API
@@ -44,7 +48,11 @@ examples:
 
 exit codes:
   0 success   1 other error   2 usage or invalid argument   3 not found or conflict
-  4 server unreachable or unavailable   5 authentication   130 interrupted
+  4 server unreachable or unavailable   5 authentication   130 interrupted (Ctrl-C)
+
+next-ticker (Ctrl-C) and tui (ctrl+q) run until stopped: SIGINT or SIGTERM stops either
+cleanly with status 0, also when started in the background (`&`); a second signal while
+it stops exits at once with 130 (SIGINT) or 143 (SIGTERM).
 
 `pgqueue COMMAND --help` explains a command. Global options may also follow the command."""
 
@@ -119,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         _no_handler,
         "Open the Textual operations console.",
         ["pgqueue tui", "pgqueue --url http://queue.internal:8080/api tui --namespace myapp"],
+        until_stopped=True,
     )
     return parser
 
@@ -192,7 +201,11 @@ def _execute(ns: argparse.Namespace) -> int:
         async with client:
             await ns.handler(client, ns, out)
 
-    asyncio.run(run())
+    if ns.until_stopped:
+        if asyncio.run(until_stopped(run())) is not None:
+            return EXIT_OK  # stopped by SIGINT or SIGTERM, as asked
+    else:
+        asyncio.run(run())
     if out.json and not out.streaming:
         print(json.dumps(documents[-1] if documents else None, indent=2, ensure_ascii=False))
     return EXIT_OK
@@ -236,8 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "tui":
             return _run_console(ns)
         return _execute(ns)
-    except KeyboardInterrupt:
-        return EXIT_OK if ns.command == "next-ticker" else EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C before a long-running command installed its handlers
+        return EXIT_OK if ns.until_stopped else EXIT_INTERRUPTED
     except UsageError as exc:
         return _fail(f"{exc} (see 'pgqueue {ns.command} --help')", EXIT_USAGE)
     except PgQueueError as exc:

@@ -57,7 +57,11 @@ class Commands:
         summary: str,
         examples: Sequence[str],
         details: str = "",
+        *,
+        until_stopped: bool = False,
     ) -> argparse.ArgumentParser:
+        """`until_stopped`: the command runs until SIGINT or SIGTERM, which stop it cleanly
+        (exit 0) however the process was started."""
         description = summary if not details else f"{summary}\n\n{details}"
         epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
         parser: argparse.ArgumentParser = self._sub.add_parser(
@@ -68,7 +72,7 @@ class Commands:
             parents=self._parents,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parser.set_defaults(handler=handler, command=name)
+        parser.set_defaults(handler=handler, command=name, until_stopped=until_stopped)
         return parser
 
 

@@ -61,7 +61,7 @@ async def delete_ticker(client: Client, ns: argparse.Namespace, out: Output) -> 
 
 
 async def next_ticker(client: Client, ns: argparse.Namespace, out: Output) -> None:
-    """Runs until interrupted: the CLI turns Ctrl-C into exit code 0 for this command."""
+    """Runs until stopped: the CLI cancels it on SIGINT or SIGTERM (exit code 0)."""
     out.streaming = True
     if out.json:
         client.on_json = lambda doc: out.event(json.dumps(doc, ensure_ascii=False))
@@ -171,5 +171,7 @@ def register(cmd: Commands) -> None:
         "Print each matured ticker as it fires, until Ctrl-C.",
         ["pgqueue next-ticker", "pgqueue next-ticker --json | jq -c '{ticker, timestamp}'"],
         "Each firing goes to one listener only. A dropped connection is re-established\n"
-        "with backoff; Ctrl-C exits with status 0. With --json, one JSON document per line.",
+        "with backoff. Ctrl-C (SIGINT) or SIGTERM closes the stream and exits with status 0,\n"
+        "also when started in the background (`&`). With --json, one JSON document per line.",
+        until_stopped=True,
     )

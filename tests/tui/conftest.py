@@ -29,6 +29,15 @@ PGQUEUE = str(Path(sys.executable).with_name("pgqueue"))
 START_TIMEOUT = 30.0
 _CLIENT_ENV = ("PGQUEUE_URL", "PGQUEUE_NAMESPACE", "PGQUEUE_TOKEN", "PGQUEUE_DEBUG")
 
+# How a non-interactive shell starts `cmd &`: SIGINT ignored (SIG_IGN survives exec), so
+# Python installs no KeyboardInterrupt handler. A wrapper, not preexec_fn: tests use threads.
+IGNORING_SIGINT = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.argv[1], sys.argv[1:])",
+)
+
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without any PGQUEUE_* client settings."""
@@ -55,9 +64,10 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
 class Server:
     """`pgqueue run DSN --addr 127.0.0.1:PORT` in a subprocess, restartable on its port."""
 
-    def __init__(self, dsn: str, *flags: str, log_dir: str) -> None:
+    def __init__(self, dsn: str, *flags: str, log_dir: str, ignore_sigint: bool = False) -> None:
         self.dsn = dsn
         self.flags = flags
+        self.ignore_sigint = ignore_sigint
         self.port = free_port()
         self.log_path = Path(log_dir) / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -72,7 +82,10 @@ class Server:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [PGQUEUE, "run", self.dsn, "--addr", f"127.0.0.1:{self.port}", *self.flags],
+                [
+                    *(IGNORING_SIGINT if self.ignore_sigint else ()),
+                    *(PGQUEUE, "run", self.dsn, "--addr", f"127.0.0.1:{self.port}", *self.flags),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=clean_env(),
@@ -179,10 +192,11 @@ def assert_error(result: Result, code: int, *fragments: str) -> None:
 
 
 @contextlib.contextmanager
-def streaming(*args: str, url: str) -> Iterator[subprocess.Popen[str]]:
-    """A long-running `pgqueue` command (next-ticker); killed if the test left it running."""
+def streaming(*args: str, url: str, ignore_sigint: bool = False) -> Iterator[subprocess.Popen[str]]:
+    """A long-running `pgqueue` command (next-ticker); killed if the test left it running.
+    `ignore_sigint` starts it the way `pgqueue ... &` in a script does."""
     proc = subprocess.Popen(
-        [PGQUEUE, *args],
+        [*(IGNORING_SIGINT if ignore_sigint else ()), PGQUEUE, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
