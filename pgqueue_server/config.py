@@ -87,7 +87,13 @@ class ServerConfig:
             raise InvalidArgument("--query-timeout must be positive")
         if self.max_streams_per_token < 0:
             raise InvalidArgument("--max-streams-per-token must be 0 (no limit) or more")
-        check_unique(self.all_credentials())
+        try:
+            credentials = self.all_credentials()
+        except UnicodeEncodeError:  # bytes from argv or the environment that are not UTF-8
+            raise InvalidArgument(
+                "a token is not UTF-8 text (check --token and PGQUEUE_TOKEN)"
+            ) from None
+        check_unique(credentials)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
