@@ -84,6 +84,8 @@ def problem(reply: RawReply) -> str | None:
         return f"{reply.status} {reply.body[:200]!r}"
     if reply.status < 400:
         return None
+    if not reply.body and reply.headers.get("content-type") == "application/json":
+        return None  # HEAD: the envelope's headers without it
     body: dict[str, Any] = reply.json
     if set(body) != {"object", "code", "reason", "detail", "error"}:
         return f"{reply.status} without the error envelope: {reply.body[:200]!r}"
