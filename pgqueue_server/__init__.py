@@ -2,5 +2,6 @@
 
 from .app import create_app
 from .config import ServerConfig
+from .protocol import GuardedHttpProtocol
 
-__all__ = ["ServerConfig", "create_app"]
+__all__ = ["GuardedHttpProtocol", "ServerConfig", "create_app"]

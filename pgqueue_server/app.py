@@ -19,6 +19,7 @@ from .config import ServerConfig
 from .errors import ErrorHandler
 from .metrics import Metrics
 from .middleware import RequestScope
+from .protocol import ClientConnections
 from .routes import api
 from .sse import StreamLimits, StreamSettings
 
@@ -50,7 +51,9 @@ def logging_config() -> dict[str, Any]:
 
 
 def create_app(config: ServerConfig) -> Sanic:
-    """The Sanic app serving the pgqueue API described by `config`."""
+    """The Sanic app serving the pgqueue API described by `config`. Serve it with
+    `protocol=GuardedHttpProtocol` (pgqueue_server.protocol), as `pgqueue run` does: that is
+    what enforces the header and body deadlines and the connections per client."""
     number = next(_app_numbers)
     app = Sanic(
         "pgqueue" if number == 1 else f"pgqueue_{number}",
@@ -83,6 +86,7 @@ def create_app(config: ServerConfig) -> Sanic:
         send_timeout=config.sse_send_timeout,
     )
     app.ctx.stream_limits = StreamLimits(config.retry_after)
+    app.ctx.client_connections = ClientConnections(config.max_connections_per_client)
     authenticator = Authenticator(config.all_credentials())
     app.ctx.authenticated = authenticator.enabled
     app.blueprint(api(config.prefix))

@@ -65,6 +65,9 @@ ADMIN = TokenScope()
 
 
 def digest(token: str) -> bytes:
+    """The SHA-256 of a token's UTF-8 bytes. A token holding bytes that are not UTF-8 (they
+    reach Python as lone surrogates, from a request header or the command line) cannot be
+    encoded: UnicodeEncodeError, which each caller turns into its own error."""
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -89,17 +92,29 @@ class Authenticator:
     def enabled(self) -> bool:
         return bool(self._credentials)
 
-    def authenticate(self, header: str | None) -> TokenScope:
+    def authenticate(self, header: str | None, *, token_in_url: bool = False) -> TokenScope:
         """The scope of the request's token; Unauthorized when it is missing or wrong.
-        Without configured tokens every request has the admin scope."""
+        Without configured tokens every request has the admin scope. `token_in_url`: the
+        request carries a token in its query instead (never accepted: URLs are logged by
+        proxies), which the message then says."""
         if not self._credentials:
             return ADMIN
         if not header:
+            if token_in_url:
+                raise Unauthorized(
+                    "a token in the URL is not accepted (proxies log URLs): "
+                    "send 'Authorization: Bearer <token>'"
+                )
             raise Unauthorized("missing credentials: send 'Authorization: Bearer <token>'")
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("unsupported authorization: send 'Authorization: Bearer <token>'")
-        given = digest(credentials.strip())
+        try:
+            given = digest(credentials.strip())
+        except UnicodeEncodeError:
+            raise Unauthorized(
+                "malformed credentials (not UTF-8 text): send 'Authorization: Bearer <token>'"
+            ) from None
         found: TokenScope | None = None
         # Compare against every token, without stopping early, so timing reveals nothing.
         for credential in self._credentials:

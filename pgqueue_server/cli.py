@@ -18,6 +18,7 @@ from pgqueue_core import InvalidArgument
 
 from .app import create_app, logging_config
 from .config import RunOptions, ServerConfig, parse_run_args, redact_dsn
+from .protocol import GuardedHttpProtocol
 
 log = logging.getLogger("pgqueue.server")
 
@@ -137,6 +138,7 @@ def serve(config: ServerConfig) -> None:
         single_process=config.workers == 1,
         access_log=False,
         motd=False,
+        protocol=GuardedHttpProtocol,
     )
     if config.workers == 1:
         Sanic.serve_single(primary=app)

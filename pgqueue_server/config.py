@@ -22,6 +22,14 @@ POOL_SIZE = 10
 ACQUIRE_TIMEOUT = 5.0
 QUERY_TIMEOUT = 30.0
 MAX_STREAMS_PER_TOKEN = 32
+# A request's headers must arrive within HEADER_TIMEOUT seconds (of the connection's start for
+# its first request, of the request's first byte for the next ones), its body within
+# BODY_TIMEOUT seconds after the headers: 1 MiB at 35 KB/s. Both are totals, unlike Sanic's
+# REQUEST_TIMEOUT, which every byte restarts.
+HEADER_TIMEOUT = 10.0
+BODY_TIMEOUT = 30.0
+# Enough for a few keep-alive worker pools behind one address (a NAT, a proxy).
+MAX_CONNECTIONS_PER_CLIENT = 256
 _PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
 
 
@@ -54,6 +62,11 @@ class ServerConfig:
     # Ticker streams one token may hold open at once in this process (0: no limit); without
     # authentication the limit applies per client address.
     max_streams_per_token: int = MAX_STREAMS_PER_TOKEN
+    # Slow clients: total deadlines for a request's headers and body (408 past them), and the
+    # connections one client address may hold open in this process (0: no limit; 429 past it).
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT
     maintenance: bool = True
     # A PgBouncer in transaction pooling mode sits between the server and PostgreSQL: no
     # prepared statement may outlive a transaction, so asyncpg keeps no statement cache.
@@ -87,7 +100,19 @@ class ServerConfig:
             raise InvalidArgument("--query-timeout must be positive")
         if self.max_streams_per_token < 0:
             raise InvalidArgument("--max-streams-per-token must be 0 (no limit) or more")
-        check_unique(self.all_credentials())
+        if not self.header_timeout > 0:
+            raise InvalidArgument("--header-timeout must be positive")
+        if not self.body_timeout > 0:
+            raise InvalidArgument("--body-timeout must be positive")
+        if self.max_connections_per_client < 0:
+            raise InvalidArgument("--max-connections-per-client must be 0 (no limit) or more")
+        try:
+            credentials = self.all_credentials()
+        except UnicodeEncodeError:  # bytes from argv or the environment that are not UTF-8
+            raise InvalidArgument(
+                "a token is not UTF-8 text (check --token and PGQUEUE_TOKEN)"
+            ) from None
+        check_unique(credentials)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerConfig:
@@ -226,6 +251,27 @@ def run_parser(prog: str = "pgqueue run") -> argparse.ArgumentParser:
         default=MAX_STREAMS_PER_TOKEN,
         help="ticker streams one token may hold open (0: no limit; default %(default)s); more: 429",
     )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT,
+        help="seconds a client has to send a request's headers, however slowly the bytes come "
+        "(default %(default)s); later: 408 and the connection is closed",
+    )
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        help="seconds a client has to send a request's body after its headers "
+        "(default %(default)s); later: 408 and the connection is closed",
+    )
+    limits.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=MAX_CONNECTIONS_PER_CLIENT,
+        help="connections one client address may hold open per server process (0: no limit; "
+        "default %(default)s); more: 429 and the connection is closed",
+    )
     return parser
 
 
@@ -308,6 +354,9 @@ def parse_run_args(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
         query_timeout=args.query_timeout,
         max_body=args.max_body,
         max_streams_per_token=args.max_streams_per_token,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_connections_per_client=args.max_connections_per_client,
         pgbouncer=args.pgbouncer
         or env.get("PGQUEUE_PGBOUNCER", "").strip().lower() in {"1", "true", "yes", "on"},
         configure_logging=True,

@@ -15,9 +15,12 @@ from sanic import Request
 
 from pgqueue_core import InvalidArgument, Manager, validate
 
+from . import params
 from .auth import ADMIN, Access, Authenticator, Forbidden, TokenScope
 
 EVENT_STREAM = "text/event-stream"
+# Where clients put tokens that they should have sent in the Authorization header.
+_URL_TOKENS = frozenset({"token", "access_token"})
 
 
 def wants_event_stream(request: Request) -> bool:
@@ -35,7 +38,7 @@ def route_access(request: Request) -> Access:
 
 def read_namespace(request: Request, default: str) -> str:
     """The `?namespace=` of the request (validated), or the server's default."""
-    given = [v for k, v in request.get_query_args(keep_blank_values=True) if k == "namespace"]
+    given = [v for k, v in params.query_args(request) if k == "namespace"]
     if not given:
         return default
     if len(given) > 1:
@@ -55,12 +58,16 @@ class RequestScope:
         if route is None:  # unknown path: the 404 needs nothing from here
             return
         ctx = route.ctx
-        if getattr(ctx, "public", False):
+        public = getattr(ctx, "public", False)
+        if not public:  # authentication first: a client without a token learns nothing else
+            request.ctx.scope = self.authenticator.authenticate(
+                request.headers.get("authorization"),
+                token_in_url=bool(_URL_TOKENS & params.names_in_query(request)),
+            )
+        params.check_path(request)
+        if public or getattr(ctx, "any_scope", False):  # any valid token may read the API doc
             return
-        scope = self.authenticator.authenticate(request.headers.get("authorization"))
-        request.ctx.scope = scope
-        if getattr(ctx, "any_scope", False):  # any valid token may read it (the API document)
-            return
+        scope: TokenScope = request.ctx.scope
         access = route_access(request)
         namespace = None
         if getattr(ctx, "namespaced", True):

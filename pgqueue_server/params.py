@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from sanic import Request
 
@@ -53,11 +54,38 @@ class Query:
         return int(text)
 
 
+def query_args(request: Request) -> list[tuple[str, str]]:
+    """The query's (name, value) pairs in order. Percent-escapes must decode as UTF-8: Sanic
+    would put U+FFFD in their place, so that `?worker=%ff` and `?worker=%fe` became the same
+    worker. Blank values are kept: `?queue=` is an empty (invalid) name, not an absent one."""
+    try:
+        return list(request.get_query_args(keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        raise InvalidArgument(
+            "the query string is not UTF-8 text (its %-escapes must encode UTF-8)"
+        ) from None
+
+
+def names_in_query(request: Request) -> set[str]:
+    """The parameter names of the query, however undecodable their values (never fails)."""
+    return {key for key, _ in request.get_query_args(keep_blank_values=True)}
+
+
+def check_path(request: Request) -> None:
+    """400 unless the path's %-escapes decode as UTF-8 (the router would decode them with
+    U+FFFD in place of the bad bytes, and hand the handler a name nobody sent)."""
+    try:
+        unquote_to_bytes(request.path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument(
+            "the path is not UTF-8 text (its %-escapes must encode UTF-8)"
+        ) from None
+
+
 def query(request: Request, *allowed: str) -> Query:
     """The request's query parameters; 400 for any the route does not accept."""
     values: dict[str, list[str]] = {}
-    # Blank values are kept: `?queue=` is an empty (invalid) name, not an absent parameter.
-    for key, value in request.get_query_args(keep_blank_values=True):
+    for key, value in query_args(request):
         values.setdefault(key, []).append(value)
     unknown = sorted(set(values) - set(allowed) - {"namespace"})
     if unknown:

@@ -128,15 +128,28 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), max(seconds, 0.0))
 
 
+async def _start(request: Request) -> Any:
+    """The stream's response, its head not yet sent. The connection ends with the stream (no
+    keep-alive), so a server shutting down does not wait for a client to send another request
+    on it."""
+    if request.stream is not None and hasattr(request.stream, "keep_alive"):
+        setattr(request.stream, "keep_alive", False)  # noqa: B010 - not on the Stream type
+    return await request.respond(content_type="text/event-stream", headers=HEADERS)
+
+
+async def stream_head(request: Request) -> None:
+    """HEAD on a stream: the status and headers GET would start the stream with, and nothing
+    else: no firing is claimed and the connection is not held."""
+    response = await _start(request)
+    await response.send("")  # the head, framed as the stream's (chunked); HEAD sends no body
+    await response.eof()
+
+
 async def stream_tickers(
     request: Request, manager: Manager, settings: StreamSettings, stopping: asyncio.Event
 ) -> None:
     """Serve the namespace's matured tickers until the client leaves or the server stops."""
-    # The connection ends with the stream (no keep-alive), so a server shutting down does not
-    # wait for a client to send another request on it.
-    if request.stream is not None and hasattr(request.stream, "keep_alive"):
-        setattr(request.stream, "keep_alive", False)  # noqa: B010 - not on the Stream type
-    response = await request.respond(content_type="text/event-stream", headers=HEADERS)
+    response = await _start(request)
     started = time.monotonic()
     sent = 0
     try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import HTTPResponse, Request, json
 
 from .. import params
 from ..auth import Access
 from ..metrics import version
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("health")
+bp = ApiBlueprint("health")
 
 
 @bp.get("/health", ctx_access=Access.READ, ctx_namespaced=False, ctx_public=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from sanic import Blueprint, HTTPResponse, Request, raw
+from sanic import HTTPResponse, Request, raw
 
 from .. import params
 from ..auth import Access
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("metrics")
+bp = ApiBlueprint("metrics")
 
 
 @bp.get("/metrics", ctx_access=Access.READ, ctx_namespaced=False)

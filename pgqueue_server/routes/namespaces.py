@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import HTTPResponse, Request, json
 
 from .. import params
 from ..auth import Access
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("namespaces")
+bp = ApiBlueprint("namespaces")
 
 
 @bp.get("/namespace", ctx_access=Access.READ, ctx_namespaced=False)

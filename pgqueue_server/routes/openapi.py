@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import HTTPResponse, Request, json
 
 from .. import params
 from ..auth import Access
 from ..openapi import document
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("openapi")
+bp = ApiBlueprint("openapi")
 
 
 @bp.get("/openapi.json", ctx_access=Access.READ, ctx_namespaced=False, ctx_any_scope=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import HTTPResponse, Request, json
 
 from pgqueue_core import InvalidArgument, wire
 
 from .. import params
 from ..auth import Access
 from ..middleware import manager
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("queues")
+bp = ApiBlueprint("queues")
 
 
 @bp.get("/queue", ctx_access=Access.READ)

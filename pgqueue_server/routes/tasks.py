@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sanic import Blueprint, HTTPResponse, Request, empty, json
+from sanic import HTTPResponse, Request, empty, json
 
 from pgqueue_core import InvalidArgument, parse_duration, wire
 
 from .. import params
 from ..auth import Access
 from ..middleware import manager
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("tasks")
+bp = ApiBlueprint("tasks")
 
 _RETAIN_FIELDS = {"worker", "queue"}
 _PATCH_FIELDS = {"fail", "result", "heartbeat", "lease", "worker"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sanic import Blueprint, HTTPResponse, Request, json
+from sanic import HTTPResponse, Request, json
 
 from pgqueue_core import wire
 
@@ -12,15 +12,19 @@ from .. import params
 from ..access import account
 from ..auth import Access
 from ..middleware import manager, stream_owner, wants_event_stream
-from ..sse import stream_tickers
+from ..sse import stream_head, stream_tickers
+from .blueprint import ApiBlueprint
 
-bp = Blueprint("tickers")
+bp = ApiBlueprint("tickers")
 
 
 async def _stream(request: Request) -> None:
     ctx = request.app.ctx
     # 429 (before the response starts) when the token holds its limit of streams already.
     with ctx.stream_limits.admit(*stream_owner(request)):
+        if request.method == "HEAD":  # what GET would answer, without streaming or claiming
+            await stream_head(request)
+            return
         # The connection's task: shutdown waits (briefly) for it to end after the stream.
         task = asyncio.current_task()
         ctx.streams.add(task)

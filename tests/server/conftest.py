@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from sanic import Sanic
 
-from pgqueue_server import ServerConfig, create_app
+from pgqueue_server import GuardedHttpProtocol, ServerConfig, create_app
 
 # Many apps start in one process here: Sanic's test mode lets each re-apply its start-up
 # code rewriting ("touchup") instead of failing on the already rewritten methods.
@@ -100,7 +100,9 @@ async def running(config: ServerConfig) -> AsyncIterator[Server]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False)
+    server = await app.create_server(
+        sock=sock, return_asyncio_server=True, access_log=False, protocol=GuardedHttpProtocol
+    )
     assert server is not None
     await server.startup()
     await server.before_start()

@@ -204,9 +204,11 @@ async def test_scoped_tokens_end_to_end(dsn: str, tmp_path: Path) -> None:
             # streamer (from PGQUEUE_TOKENS) works in alpha.
             assert (await call("GET", "/ticker", STREAMER, "alpha"))[0] == 200
 
-            # Wrong or missing tokens: 401; a token in the query string is refused (400).
+            # Wrong or missing tokens: 401; a token in the query string is no credential
+            # (401 without the header, an unknown parameter with it).
             assert (await call("GET", "/queue", WRITER + "x", "alpha"))[0] == 401
             assert (await call("GET", "/queue", None, "alpha"))[0] == 401
+            assert (await call("GET", f"/queue?token={WRITER}", None, "alpha"))[0] == 401
             assert (await call("GET", f"/queue?token={WRITER}", WRITER, "alpha"))[0] == 400
             assert (await call("GET", "/health", None))[0] == 200
         proc.terminate()
