@@ -25,6 +25,14 @@ _CONSTRAINTS: dict[str, tuple[type[PgQueueError], str, str]] = {
     "queue_lease_check": (*_BAD, "lease must be at least 1 second"),
     "queue_concurrency_check": (*_BAD, "concurrency must be positive"),
     "ticker_interval_check": (*_BAD, "interval must be at least 1s"),
+    "task_dies_at_check": (
+        *_BAD,
+        "dies_at (the delay, or now, plus the queue's ttl) would fall after 9999-12-31 "
+        "(UTC): choose an earlier delay or a shorter ttl",
+    ),
+    "task_times_check": (*_BAD, "a task timestamp would fall outside years 1..9999 (UTC)"),
+    "queue_durations_check": (*_BAD, "a duration is too long (at most about 292 years)"),
+    "ticker_times_check": (*_BAD, "the ticker's interval or schedule is out of range"),
 }
 
 # Errors that mean "the database is not there right now": retry later, nothing happened.

@@ -9,9 +9,13 @@ from fractions import Fraction
 from .errors import InvalidArgument
 
 NS_PER_US = 1_000
+MAX_NS = 2**63 - 1
 # Go's time.Duration is an int64 of nanoseconds (about 292 years): clients of the
 # original must be able to hold every duration we hand out.
-MAX_DURATION = timedelta(microseconds=(2**63 - 1) // NS_PER_US)
+MAX_DURATION = timedelta(microseconds=MAX_NS // NS_PER_US)
+# The longest duration text accepted ("106751d23h47m16.854775807s" is 26 characters): longer
+# input is refused before any parsing, so no syntax can make the parser work hard.
+MAX_TEXT = 64
 
 _UNITS_NS = {
     "ns": 1,
@@ -30,10 +34,10 @@ _ISO = re.compile(
 )
 
 
-def from_ns(ns: int) -> timedelta:
+def from_ns(ns: int, field: str = "duration") -> timedelta:
     """A timedelta from integer nanoseconds (sub-microsecond parts are dropped)."""
-    if abs(ns) > (2**63 - 1):
-        raise InvalidArgument(f"duration {ns}ns is out of range")
+    if abs(ns) > MAX_NS:
+        raise InvalidArgument(f"{field} is too long (the maximum is about 292 years)")
     return timedelta(microseconds=ns // NS_PER_US)
 
 
@@ -49,12 +53,18 @@ def parse_duration(value: object, field: str = "duration") -> timedelta:
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, int):
-        result = from_ns(value)
+        result = from_ns(value, field)
     elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidArgument(f"{field}: {value} is not a duration")
-        result = from_ns(int(value))
+        if abs(value) > MAX_NS:
+            raise InvalidArgument(f"{field} is too long (the maximum is about 292 years)")
+        result = from_ns(int(value), field)
     elif isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise InvalidArgument(
+                f"{field}: a duration text is at most {MAX_TEXT} characters, got {len(value)}"
+            )
         result = _parse_text(value.strip(), field)
     else:
         raise InvalidArgument(
@@ -62,7 +72,7 @@ def parse_duration(value: object, field: str = "duration") -> timedelta:
             f"got {type(value).__name__}"
         )
     if abs(result) > MAX_DURATION:
-        raise InvalidArgument(f"{field}: {value!r} is too long (the maximum is about 292 years)")
+        raise InvalidArgument(f"{field} is too long (the maximum is about 292 years)")
     return result
 
 
@@ -70,7 +80,7 @@ def _parse_text(text: str, field: str) -> timedelta:
     if not text:
         raise InvalidArgument(f"{field}: empty duration")
     if re.fullmatch(r"[+-]?\d+", text):
-        return from_ns(int(text))
+        return from_ns(int(text), field)
     sign = 1
     body = text
     if body[0] in "+-":
@@ -80,14 +90,14 @@ def _parse_text(text: str, field: str) -> timedelta:
         match = _ISO.match(body.upper())
         if match is None or body.upper() in ("P", "PT") or body.upper().endswith("T"):
             raise InvalidArgument(f"{field}: {text!r} is not an ISO 8601 duration")
-        parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-        total = timedelta(
-            days=parts.get("d", 0),
-            hours=parts.get("h", 0),
-            minutes=parts.get("m", 0),
-            seconds=parts.get("s", 0),
+        # Exact, and bounded before a timedelta is built (timedelta overflows at ~2.7 M years).
+        total = sum(
+            (Fraction(v) * _UNITS_NS[k] for k, v in match.groupdict().items() if v),
+            Fraction(0),
         )
-        return sign * total
+        if total > MAX_NS:
+            raise InvalidArgument(f"{field} is too long (the maximum is about 292 years)")
+        return sign * from_ns(int(total), field)
     position = 0
     total_ns = Fraction(0)  # exact: "1.000001s" is 1 s and 1 µs, not a float just under it
     for match in _GO_PART.finditer(body):
@@ -100,9 +110,9 @@ def _parse_text(text: str, field: str) -> timedelta:
             f'{field}: {text!r} is not a duration (use e.g. "90s", "1h30m", "PT1H" '
             "or integer nanoseconds)"
         )
-    if total_ns > 2**63 - 1:
-        raise InvalidArgument(f"{field}: {text!r} is too long (the maximum is about 292 years)")
-    return sign * from_ns(int(total_ns))
+    if total_ns > MAX_NS:
+        raise InvalidArgument(f"{field} is too long (the maximum is about 292 years)")
+    return sign * from_ns(int(total_ns), field)
 
 
 def format_duration(value: timedelta) -> str:

@@ -31,6 +31,35 @@ STATUSES: Final = {status.value: status for status in Status}
 WAITING: Final = frozenset({Status.NEW, Status.RETRY})
 
 
+class RawJSON:
+    """JSON text that Python's json module cannot read although PostgreSQL stored it (a number
+    of more than 4,300 digits, nesting deeper than the recursion limit), written by some
+    other client: kept as text and handed on unchanged, so that one such row never breaks a
+    read. `text` is the JSON exactly as stored."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RawJSON({self.text[:40]!r}{'...' if len(self.text) > 40 else ''})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawJSON) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+
+def load_json(text: str) -> Any:
+    """A stored payload or result as Python values (RawJSON when Python cannot read it)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return RawJSON(text)
+
+
 class _Missing:
     """Marks a field that was not given (JSON `null` is a value, a missing key is not)."""
 
@@ -140,8 +169,8 @@ class Task:
             id=row["id"],
             namespace=row["namespace"],
             queue=row["queue"],
-            payload=json.loads(row["payload"]),
-            result=None if result is None else json.loads(result),
+            payload=load_json(row["payload"]),
+            result=None if result is None else load_json(result),
             worker=row["worker"],
             status=STATUSES[row["status"]],
             created_at=row["created_at"],
@@ -184,7 +213,7 @@ class Ticker:
             namespace=row["namespace"],
             ticker=row["ticker"],
             interval=row["interval"],
-            payload=json.loads(row["payload"]),
+            payload=load_json(row["payload"]),
             timestamp=row["fired_at"],
         )
 

@@ -69,10 +69,7 @@ def _plain_payloads(metas: Sequence[TaskMeta]) -> str | None:
         ):
             return None
         payloads.append(meta.payload)
-    try:
-        return validate.JSON_ENCODER.encode(payloads)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"payload is not JSON-serialisable: {exc}") from None
+    return validate.payload(payloads)
 
 
 def _queue_names(queues: Iterable[str]) -> list[str] | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from .durations import MAX_DURATION
 from .errors import InvalidArgument
-from .models import Status
+from .models import RawJSON, Status
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 RESERVED_NAMESPACE = "pgqueue"
@@ -115,10 +115,25 @@ JSON_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
 
 def payload(value: Any, what: str = "payload") -> str:
     """JSON text of a payload or result (any JSON value; None is JSON null)."""
+    if isinstance(value, RawJSON):  # read back from a row as it was stored
+        return value.text
     try:
         return JSON_ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise InvalidArgument(f"{what} is nested too deeply to encode") from None
+
+
+def utc(value: datetime, what: str) -> datetime:
+    """An aware datetime in UTC; InvalidArgument when UTC leaves years 1..9999 (e.g.
+    0001-01-01T00:00+14:00), which neither Python nor the wire can represent."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidArgument(
+            f"{what} {value.isoformat()} is outside years 1..9999 once converted to UTC"
+        ) from None
 
 
 def aware(value: datetime | None, what: str) -> datetime | None:
@@ -128,7 +143,7 @@ def aware(value: datetime | None, what: str) -> datetime | None:
         raise InvalidArgument(f"{what} must be a datetime")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidArgument(f"{what} must carry a time zone (e.g. UTC)")
-    return value.astimezone(UTC)
+    return utc(value, what)
 
 
 def delayed_at(value: datetime | None) -> datetime | None:

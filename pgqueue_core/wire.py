@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import validate
 from .durations import parse_duration, to_ns
 from .errors import InvalidArgument
 from .models import (
@@ -53,7 +54,7 @@ def parse_time(value: object, field: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         raise InvalidArgument(f"{field}: {value!r} needs a time zone offset (e.g. Z)")
-    return parsed.astimezone(UTC)
+    return validate.utc(parsed, field)
 
 
 def _duration(value: timedelta) -> int:

@@ -362,7 +362,7 @@ class Worker:
             self._handler_time = _average(self._handler_time, loop.time() - started)
         try:
             encoded = "null" if result is None else JSON_ENCODER.encode(result)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             success = False
             encoded = json.dumps(
                 {"error": "ResultNotJSON", "message": f"the handler's result: {exc}"}

@@ -13,6 +13,7 @@ from sanic.log import LOGGING_CONFIG_DEFAULTS
 
 from pgqueue_core import Maintenance, Manager, System, queries, validate
 
+from . import codec
 from .access import request_finished, request_started
 from .auth import Authenticator
 from .config import ServerConfig
@@ -58,6 +59,7 @@ def create_app(config: ServerConfig) -> Sanic:
     app = Sanic(
         "pgqueue" if number == 1 else f"pgqueue_{number}",
         error_handler=ErrorHandler(config.retry_after),
+        dumps=codec.dumps,
         env_prefix=None,
         configure_logging=config.configure_logging,
         log_config=logging_config() if config.configure_logging else None,

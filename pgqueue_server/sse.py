@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from sanic import Request
 from sanic.exceptions import SanicException
 
 from pgqueue_core import Manager, PgQueueError, Ticker, wire
+
+from . import codec
 
 log = logging.getLogger("pgqueue.server.sse")
 
@@ -81,7 +82,7 @@ class ClientGone(Exception):
 def event(ticker: Ticker) -> str:
     """One SSE event: `event: ticker`, an id unique per firing, the ticker JSON as data."""
     stamp = wire.format_time(ticker.timestamp) or ""
-    data = json.dumps(wire.encode(ticker), separators=(",", ":"))
+    data = codec.dumps(wire.encode(ticker)).decode()
     return f"event: ticker\nid: {ticker.namespace}/{ticker.ticker}/{stamp}\ndata: {data}\n\n"
 
 

@@ -119,3 +119,32 @@ def test_to_ns() -> None:
     assert to_ns(timedelta(hours=1)) == 3_600_000_000_000
     assert to_ns(timedelta(microseconds=1)) == 1_000
     assert to_ns(MAX_DURATION) <= 2**63 - 1
+
+
+@given(
+    st.one_of(
+        st.text(max_size=80), st.integers(), st.floats(), st.from_regex(r"P[0-9.DTHMS]{1,40}")
+    )
+)
+def test_any_input_is_a_duration_or_invalid_argument(value: object) -> None:
+    """SPEC 7.2: nothing a client sends makes the parser fail otherwise."""
+    try:
+        parsed = parse_duration(value, "ttl")
+    except InvalidArgument:
+        return
+    assert abs(parsed) <= MAX_DURATION
+
+
+@pytest.mark.parametrize(
+    "text", ["P99999999999D", "PT99999999999999999999H", "P1000000000D", "106752d", "9" * 5000]
+)
+def test_beyond_292_years_or_64_characters_is_refused(text: str) -> None:
+    with pytest.raises(InvalidArgument, match="ttl"):
+        parse_duration(text, "ttl")
+
+
+def test_the_longest_duration_in_every_syntax() -> None:
+    ns = to_ns(MAX_DURATION)
+    assert parse_duration(ns) == MAX_DURATION
+    assert parse_duration(format_duration(MAX_DURATION)) == MAX_DURATION
+    assert parse_duration("PT" + str(ns // 10**9) + "S") <= MAX_DURATION

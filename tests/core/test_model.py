@@ -332,3 +332,34 @@ def test_task_state_machine_matches_the_model(machine: type[TaskMachine]) -> Non
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     test().runTest()
+
+
+def test_timestamps_that_leave_the_range_in_utc_are_invalid() -> None:
+    from datetime import datetime
+
+    from pgqueue_core import InvalidArgument, validate, wire
+
+    for text in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00"):
+        with pytest.raises(InvalidArgument, match=r"years 1\.\.9999"):
+            wire.parse_time(text, "delayed_at")
+        with pytest.raises(InvalidArgument, match=r"years 1\.\.9999"):
+            validate.aware(datetime.fromisoformat(text), "delayed_at")
+
+
+def test_payloads_nested_too_deeply_are_invalid() -> None:
+    from pgqueue_core import InvalidArgument, validate
+
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(InvalidArgument, match="nested too deeply"):
+        validate.payload(deep)
+
+
+def test_stored_json_python_cannot_read_stays_text() -> None:
+    from pgqueue_core.models import RawJSON, load_json
+
+    huge = "1" * 5000
+    assert load_json(huge) == RawJSON(huge)
+    assert load_json("[" * 5000 + "]" * 5000) == RawJSON("[" * 5000 + "]" * 5000)
+    assert load_json('{"a": 1}') == {"a": 1}
