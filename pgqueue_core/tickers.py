@@ -18,6 +18,9 @@ from .models import MISSING, Ticker, TickerMeta
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = timedelta(seconds=1)
+# How long a firing claimed for delivery may take to reach its consumer before another
+# claimant may take it (longer than any send timeout of the server's streams).
+DELIVERY_LEASE = timedelta(seconds=30)
 # The interval of a ticker created without one: the original's column default
 # (go-pg pkg/queue/sql/objects.sql:53) and its CLI's documented default. It lives here, not
 # in a column default, so that the Python API, the REST server and the CLI agree.
@@ -129,14 +132,43 @@ class TickerOps(ManagerBase):
         row = await self._fetchrow("ticker_claim", self.namespace)
         return None if row is None else Ticker.from_record(row)
 
+    async def claim_firing(self, lease: timedelta = DELIVERY_LEASE) -> Ticker | None:
+        """Claim a matured ticker's firing for delivery, as a lease of `lease`: it counts as
+        fired once `firing_delivered` says so; `give_back_firing`, or the lease lapsing (this
+        process died), lets another claimant have it. No connection is held meanwhile."""
+        validate.duration(lease, "lease", minimum=MIN_INTERVAL)
+        row = await self._fetchrow("ticker_claim_delivery", self.namespace, lease)
+        return None if row is None else Ticker.from_record(row)
+
+    async def firing_delivered(self, firing: Ticker) -> bool:
+        """The firing reached its consumer (False: its lease had lapsed and it was taken)."""
+        stored = await self._fetchval(
+            "ticker_delivered", self.namespace, firing.ticker, firing.timestamp
+        )
+        return stored is not None
+
+    async def give_back_firing(self, firing: Ticker) -> None:
+        """The firing could not be delivered: the next claimant gets it."""
+        await self._fetchval("ticker_give_back", self.namespace, firing.ticker, firing.timestamp)
+
     @contextlib.asynccontextmanager
-    async def claim_ticker(self) -> AsyncIterator[Ticker | None]:
-        """Claim a matured ticker inside a transaction that commits only if the block ends
-        normally: a firing that could not be delivered (the block raised or was cancelled)
-        is given back and claimed again."""
-        async with self._conn() as conn, conn.transaction():
-            row = await conn.fetchrow(self._sql["ticker_claim"], self.namespace)
-            yield None if row is None else Ticker.from_record(row)
+    async def claim_ticker(self, lease: timedelta = DELIVERY_LEASE) -> AsyncIterator[Ticker | None]:
+        """`claim_firing` as a block: the firing counts as fired if the block ends normally and
+        is given back when it raises or is cancelled. No connection or transaction is held
+        while the block runs (it may write to a slow client)."""
+        firing = await self.claim_firing(lease)
+        if firing is None:
+            yield None
+            return
+        try:
+            yield firing
+        except BaseException:
+            # Shielded: a cancelled block (the client left) must still hand the firing back.
+            with contextlib.suppress(PgQueueError):
+                await asyncio.shield(self.give_back_firing(firing))
+            raise
+        # Shielded too: once delivered, a cancellation must not have it delivered again.
+        await asyncio.shield(self.firing_delivered(firing))
 
     async def next_ticker_in(self) -> float | None:
         """Seconds until the namespace's next ticker matures (0: one is due; None: none)."""

@@ -87,7 +87,7 @@ def create_app(config: ServerConfig) -> Sanic:
         retry_ms=config.sse_retry_ms,
         send_timeout=config.sse_send_timeout,
     )
-    app.ctx.stream_limits = StreamLimits(config.retry_after)
+    app.ctx.stream_limits = StreamLimits(config.retry_after, config.pool_max)
     app.ctx.client_connections = ClientConnections(config.max_connections_per_client)
     authenticator = Authenticator(config.all_credentials())
     app.ctx.authenticated = authenticator.enabled

@@ -1,11 +1,10 @@
-"""The ticker event stream: claim a matured ticker, send it, commit; keep-alives; clean exits.
+"""The ticker event stream: claim a firing, send it, acknowledge it; keep-alives; clean exits.
 
-Each firing is claimed inside a transaction that commits only after the event was handed to
-the connection (`Manager.claim_ticker`). When the send fails or the client disconnects (Sanic
-then cancels the handler), the transaction rolls back and the firing is claimed again by
-another stream, an in-process ticker loop, or this client when it reconnects. A firing that
-was written into the socket of a connection that dies at that very moment cannot be told
-apart from a delivered one: that is the one case where a client can miss a firing.
+Nothing is written to a socket while a transaction is open or a connection is held: a firing
+is claimed as a lease (`Manager.claim_firing`), written, then acknowledged. When the send fails
+or the client disconnects (Sanic then cancels the handler), the firing is given back and
+claimed again by another stream, an in-process ticker loop, or this client when it
+reconnects; if the server dies mid-delivery, the lease lapses and the same happens.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sanic import Request
@@ -50,11 +50,13 @@ class TooManyStreams(SanicException):
 
 class StreamLimits:
     """Counts the open ticker streams of each owner (a token's name, or a client address)
-    in this process and refuses one more than the owner's limit."""
+    in this process and refuses one more than the owner's limit; `db_slots` bounds how many
+    pooled connections the streams use at once (a quarter of the pool, at least one)."""
 
-    def __init__(self, retry_after: int = 2) -> None:
+    def __init__(self, retry_after: int = 2, pool_size: int = 4) -> None:
         self.open: collections.Counter[str] = collections.Counter()
         self.retry_after = retry_after
+        self.db_slots = asyncio.Semaphore(max(1, pool_size // 4))
 
     @contextlib.contextmanager
     def admit(self, owner: str, limit: int) -> Iterator[None]:
@@ -95,33 +97,50 @@ async def _send(response: Any, text: str, within: float) -> None:
         raise ClientGone(f"{type(exc).__name__}: {exc}") from exc
 
 
-async def _deliver_one(manager: Manager, response: Any, within: float) -> bool:
-    """Claim one matured ticker and send it; the claim commits only if the send returned.
+async def _deliver_one(
+    manager: Manager, response: Any, settings: StreamSettings, slots: asyncio.Semaphore
+) -> bool:
+    """Claim one matured firing, write it with no database connection held, then record it
+    as delivered; a firing that could not be written (the send failed, timed out, or the
+    client left and Sanic cancelled the handler) is given back for the next claimant.
 
-    Once the event is written, a cancellation (the client left right after reading it)
-    must not roll the claim back, or the firing would be delivered twice: the commit then
-    completes before the cancellation goes on.
+    The claim is a lease (send timeout + a margin): if this process dies mid-delivery, the
+    lease lapses and the firing is claimed again. A firing that was written into the socket
+    of a connection that dies at that very moment cannot be told apart from a delivered one:
+    that is the one case where a client can miss a firing.
     """
-    written = False
-
-    async def claim_and_send() -> bool:
-        nonlocal written
-        async with manager.claim_ticker() as ticker:
-            if ticker is None:
-                return False
-            await _send(response, event(ticker), within)
-            written = True
-            return True
-
-    task = asyncio.ensure_future(claim_and_send())
+    async with slots:
+        firing = await manager.claim_firing(timedelta(seconds=settings.send_timeout + 5))
+    if firing is None:
+        return False
     try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not written:
-            task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
+        await _send(response, event(firing), settings.send_timeout)
+    except BaseException:
+        await asyncio.shield(
+            _settle(slots, manager.give_back_firing(firing), "give back", manager.namespace)
+        )
         raise
+    await asyncio.shield(
+        _settle(slots, manager.firing_delivered(firing), "acknowledge", manager.namespace)
+    )
+    return True
+
+
+def _settle(
+    slots: asyncio.Semaphore, step: Awaitable[Any], what: str, namespace: str
+) -> asyncio.Task[None]:
+    """Run the last step of a delivery to its end even if the handler is cancelled (the
+    client left): a given-back firing must reach the database, and so must a delivered one,
+    or it would be delivered again. A database error only delays: the lease lapses."""
+
+    async def run() -> None:
+        try:
+            async with slots:
+                await step
+        except PgQueueError as exc:
+            log.warning("ticker stream (%s): could not %s a firing: %s", namespace, what, exc)
+
+    return asyncio.ensure_future(run())
 
 
 async def _pause(stopping: asyncio.Event, seconds: float) -> None:
@@ -147,9 +166,16 @@ async def stream_head(request: Request) -> None:
 
 
 async def stream_tickers(
-    request: Request, manager: Manager, settings: StreamSettings, stopping: asyncio.Event
+    request: Request,
+    manager: Manager,
+    settings: StreamSettings,
+    stopping: asyncio.Event,
+    slots: asyncio.Semaphore,
 ) -> None:
-    """Serve the namespace's matured tickers until the client leaves or the server stops."""
+    """Serve the namespace's matured tickers until the client leaves or the server stops.
+    Database work happens under `slots`, which bounds how many pooled connections all the
+    streams of this process use at once: however many streams a tenant opens, and however
+    slowly they read, the other requests keep the rest of the pool."""
     response = await _start(request)
     started = time.monotonic()
     sent = 0
@@ -161,11 +187,12 @@ async def stream_tickers(
         while not stopping.is_set():
             wait = settings.poll
             try:
-                if await _deliver_one(manager, response, settings.send_timeout):
+                if await _deliver_one(manager, response, settings, slots):
                     sent += 1
                     last_write = time.monotonic()
                     continue
-                due = await manager.next_ticker_in()
+                async with slots:
+                    due = await manager.next_ticker_in()
                 if due is not None:
                     # Due now but not claimable: another stream holds it; look again soon.
                     wait = min(wait, max(due, 0.02))

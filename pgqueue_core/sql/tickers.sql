@@ -37,11 +37,14 @@ SELECT count(*) FROM {schema}.ticker WHERE namespace = $1;
 DELETE FROM {schema}.ticker WHERE namespace = $1 AND ticker = $2 RETURNING *;
 
 -- name: ticker_claim :one
--- Claim the most overdue matured ticker (never fired first). Its new fired_at is the latest
--- scheduled time not after now: no drift, and missed periods fire once, not once each.
+-- Claim the most overdue matured ticker (never fired first) and fire it at once. Its new
+-- fired_at is the latest scheduled time not after now: no drift, and missed periods fire
+-- once, not once each. A ticker on its way to a stream consumer (claimed_until ahead) is
+-- skipped; one whose delivery lease lapsed is matured again.
 WITH c AS (
     SELECT namespace, ticker FROM {schema}.ticker
      WHERE namespace = $1 AND (fired_at IS NULL OR fired_at + "interval" <= now())
+       AND (claimed_until IS NULL OR claimed_until < now())
      ORDER BY fired_at + "interval" NULLS FIRST, ticker
      LIMIT 1
        FOR UPDATE SKIP LOCKED
@@ -50,11 +53,49 @@ UPDATE {schema}.ticker AS t
    SET fired_at = CASE WHEN t.fired_at IS NULL THEN now()
                        ELSE t.fired_at + t."interval" * floor(
                            extract(epoch FROM now() - t.fired_at)
-                           / extract(epoch FROM t."interval")) END
+                           / extract(epoch FROM t."interval")) END,
+       claimed_at = NULL, claimed_until = NULL
   FROM c
  WHERE t.namespace = c.namespace AND t.ticker = c.ticker
 RETURNING t.*;
 
+-- name: ticker_claim_delivery :one
+-- Claim a matured ticker for delivery to a stream: as ticker_claim, but the firing is only
+-- held (claimed_at, for $2) until ticker_delivered or ticker_give_back; fired_at is unchanged.
+WITH c AS (
+    SELECT namespace, ticker FROM {schema}.ticker
+     WHERE namespace = $1 AND (fired_at IS NULL OR fired_at + "interval" <= now())
+       AND (claimed_until IS NULL OR claimed_until < now())
+     ORDER BY fired_at + "interval" NULLS FIRST, ticker
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE {schema}.ticker AS t
+   SET claimed_at = CASE WHEN t.fired_at IS NULL THEN now()
+                         ELSE t.fired_at + t."interval" * floor(
+                             extract(epoch FROM now() - t.fired_at)
+                             / extract(epoch FROM t."interval")) END,
+       claimed_until = now() + $2::interval
+  FROM c
+ WHERE t.namespace = c.namespace AND t.ticker = c.ticker
+RETURNING t.namespace, t.ticker, t."interval", t.payload, t.claimed_at AS fired_at;
+
+-- name: ticker_delivered :one
+-- The firing claimed at $3 reached its consumer: it is the ticker's last firing now.
+UPDATE {schema}.ticker
+   SET fired_at = claimed_at, claimed_at = NULL, claimed_until = NULL
+ WHERE namespace = $1 AND ticker = $2 AND claimed_at = $3
+RETURNING fired_at;
+
+-- name: ticker_give_back :exec
+-- The firing claimed at $3 was not delivered: it is matured again for the next claimant.
+UPDATE {schema}.ticker
+   SET claimed_at = NULL, claimed_until = NULL
+ WHERE namespace = $1 AND ticker = $2 AND claimed_at = $3;
+
 -- name: ticker_next_due :one
--- When the namespace's next ticker matures (NULL: it has none).
-SELECT min(coalesce(fired_at + "interval", now())) FROM {schema}.ticker WHERE namespace = $1;
+-- When the namespace's next ticker matures (NULL: it has none); a firing on its way to a
+-- consumer is due again when its delivery lease lapses.
+SELECT min(CASE WHEN claimed_until >= now() THEN claimed_until
+                ELSE coalesce(fired_at + "interval", now()) END)
+  FROM {schema}.ticker WHERE namespace = $1;

@@ -30,7 +30,13 @@ async def _stream(request: Request) -> None:
         ctx.streams.add(task)
         ctx.metrics.streams.inc()
         try:
-            await stream_tickers(request, manager(request), ctx.sse_settings, ctx.stopping)
+            await stream_tickers(
+                request,
+                manager(request),
+                ctx.sse_settings,
+                ctx.stopping,
+                ctx.stream_limits.db_slots,
+            )
         except asyncio.CancelledError:
             account(request, 200, " (client left)")  # Sanic sends no response event then
             raise

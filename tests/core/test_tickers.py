@@ -345,3 +345,38 @@ async def test_ticker_loop_sleeps_until_the_next_maturity(manager: Manager) -> N
             await loop
     assert stamps[1] - stamps[0] == timedelta(seconds=1)
     assert stamps[2] - stamps[1] == timedelta(seconds=1)
+
+
+async def test_a_firing_in_delivery_is_leased_not_held(
+    manager: Manager, dsn: str, conn: asyncpg.Connection
+) -> None:
+    """A firing claimed for delivery holds no transaction; while its lease runs no one else
+    claims it; if its claimant dies (never acknowledges) the lease lapses and the same firing
+    is claimed again."""
+    await manager.register_ticker(TickerMeta(ticker="t", interval=HOUR))
+    first = await manager.next_ticker()
+    assert first is not None and first.timestamp is not None
+    await conn.execute("UPDATE pgqueue.ticker SET fired_at = fired_at - interval '1 hour'")
+    firing = await manager.claim_firing(lease=timedelta(seconds=1))
+    assert firing is not None and firing.timestamp == first.timestamp
+    busy = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%'"
+    )
+    assert busy == 0
+    assert await manager.next_ticker() is None
+    assert await manager.claim_firing() is None
+    # Not fired until delivered: the ticker still shows the firing before.
+    assert (await manager.get_ticker("t")).timestamp == first.timestamp - HOUR
+    # The claimant died: after the lease, the same firing is matured again.
+    again = None
+    async with asyncio.timeout(5):
+        while again is None:
+            again = await manager.claim_firing(lease=timedelta(seconds=5))
+            if again is None:
+                await asyncio.sleep(0.05)  # polling the lease, bounded by the timeout
+    assert again.timestamp == firing.timestamp
+    assert await manager.firing_delivered(again)
+    assert not await manager.firing_delivered(again)  # once
+    assert (await manager.get_ticker("t")).timestamp == first.timestamp
+    assert await manager.claim_firing() is None

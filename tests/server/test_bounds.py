@@ -138,7 +138,7 @@ async def test_the_table_refuses_out_of_range_timestamps(dsn: str) -> None:
 
 
 async def _poison_as_an_older_version(dsn: str) -> list[int]:
-    """Roll the schema back to before the bounds, store poisoned rows, migrate again."""
+    """Roll the schema back to version 1, store poisoned rows, migrate again."""
     from pgqueue_core.migrate import migrate
 
     conn = await asyncpg.connect(dsn)
@@ -163,7 +163,9 @@ async def _poison_as_an_older_version(dsn: str) -> list[int]:
         await conn.close()
 
 
+# Back to version 1: what migrations 2 and 3 added.
 BOUNDS_DOWN = """
+ALTER TABLE pgqueue.ticker DROP COLUMN claimed_at, DROP COLUMN claimed_until;
 ALTER TABLE pgqueue.task DROP CONSTRAINT task_dies_at_check,
                          DROP CONSTRAINT task_times_check;
 ALTER TABLE pgqueue.queue DROP CONSTRAINT queue_durations_check;
