@@ -6,6 +6,10 @@ import contextlib
 from typing import Any
 
 from . import db
+from .queries import Query
+
+# How each arity of a named query is run.
+_METHODS = {"one": "fetchrow", "many": "fetch", "value": "fetchval", "exec": "execute"}
 
 
 class ManagerBase:
@@ -17,7 +21,7 @@ class ManagerBase:
         namespace: str,
         *,
         schema: str,
-        sql: dict[str, str],
+        sql: dict[str, Query],
         acquire_timeout: float,
         query_timeout: float | None,
         connections: db.Connections | None = None,
@@ -51,19 +55,15 @@ class ManagerBase:
         go back on their own within 50 ms)."""
         await self._connections.close()
 
-    async def _fetchrow(self, query: str, *args: Any) -> Any:
+    async def _run(self, query: str, *args: Any) -> Any:
+        """Run a named query on a kept or pooled connection, as its arity says: `:one` a
+        row or None, `:many` a list of rows, `:value` one value, `:exec` nothing."""
+        q = self._sql[query]
         return await self._connections.call(
-            "fetchrow", self._sql[query], args, self._acquire_timeout, self._query_timeout
+            _METHODS[q.arity], q.sql, args, self._acquire_timeout, self._query_timeout
         )
 
-    async def _fetch(self, query: str, *args: Any) -> list[Any]:
-        return list(
-            await self._connections.call(
-                "fetch", self._sql[query], args, self._acquire_timeout, self._query_timeout
-            )
-        )
-
-    async def _fetchval(self, query: str, *args: Any) -> Any:
-        return await self._connections.call(
-            "fetchval", self._sql[query], args, self._acquire_timeout, self._query_timeout
-        )
+    async def _run_on(self, conn: Any, query: str, *args: Any) -> Any:
+        """`_run` on a connection the caller holds (inside its transaction)."""
+        q = self._sql[query]
+        return await getattr(conn, _METHODS[q.arity])(q.sql, *args, timeout=self._query_timeout)

@@ -46,7 +46,7 @@ class Maintenance(BackgroundLoop):
     async def _register(self, conn: Any) -> None:
         for name, every in self.schedule.items():
             await conn.execute(
-                self.system.sql["ticker_insert"], SYSTEM_NAMESPACE, name, every, None
+                self.system.sql["ticker_insert"].sql, SYSTEM_NAMESPACE, name, every, None
             )
         self._registered = True
 
@@ -57,7 +57,7 @@ class Maintenance(BackgroundLoop):
             async with db.connection(self.system.pool, self.system.acquire_timeout) as conn:
                 if not self._registered:
                     await self._register(conn)
-                row = await conn.fetchrow(self.system.sql["ticker_claim"], SYSTEM_NAMESPACE)
+                row = await conn.fetchrow(self.system.sql["ticker_claim"].sql, SYSTEM_NAMESPACE)
             if row is None:
                 return ran
             ticker = Ticker.from_record(row)
@@ -83,7 +83,7 @@ class Maintenance(BackgroundLoop):
     async def tick(self) -> float | None:
         await self.run_due()
         async with db.connection(self.system.pool, self.system.acquire_timeout) as conn:
-            due = await conn.fetchval(self.system.sql["ticker_next_due"], SYSTEM_NAMESPACE)
+            due = await conn.fetchval(self.system.sql["ticker_next_due"].sql, SYSTEM_NAMESPACE)
         if due is None:
             return None
         return min(self.interval, max(0.0, (due - datetime.now(UTC)).total_seconds()) + 0.001)

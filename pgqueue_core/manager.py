@@ -65,7 +65,7 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
 
     async def list_namespaces(self) -> list[str]:
         """Every namespace that owns a queue or a ticker (the system's own included), sorted."""
-        return [r["namespace"] for r in await self._fetch("namespace_list")]
+        return [r["namespace"] for r in await self._run("namespace_list")]
 
     async def ping(self) -> None:
         """Raise Unavailable unless the database answers."""

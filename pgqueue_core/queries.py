@@ -1,53 +1,37 @@
-"""Named SQL blocks from the package's .sql files, loaded once per schema."""
+"""Named SQL blocks from the package's .sql files, loaded once per schema.
+
+A block is `-- name: <noun>_<verb> :<arity>`, a one-line comment, then one statement. The
+arity says how it is run (`ManagerBase._run`): `:one` a row or None, `:many` the rows,
+`:value` the first column of the first row, `:exec` nothing back. The only thing rendered
+into the text is the schema name (`{schema}`): shared logic lives in the schema itself.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 
 from .errors import InvalidArgument
 
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 _NAME_RE = re.compile(r"^-- name: (\w+)(?: :(\w+))?\s*$", re.MULTILINE)
+Arity = Literal["one", "many", "value", "exec"]
+ARITIES: tuple[Arity, ...] = ("one", "many", "value", "exec")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One named statement, rendered for a schema."""
+
+    name: str
+    sql: str
+    arity: Arity
+
+
 _FILES = ("queues.sql", "tasks.sql", "tickers.sql", "system.sql")
-
-LIVE = "('new', 'retry', 'retained')"
-# Every task column of `task t`, with the status as read: an overdue live task is expired.
-TASK_COLUMNS = f"""t.id, t.namespace, t.queue, t.payload, t.result, t.worker,
-       CASE WHEN t.status IN {LIVE} AND t.dies_at <= now() THEN 'expired'
-            ELSE t.status END AS status,
-       t.priority, t.key, t.created_at, t.delayed_at, t.started_at,
-       CASE WHEN t.status IN {LIVE} AND t.dies_at <= now() THEN t.dies_at
-            ELSE t.finished_at END AS finished_at,
-       t.dies_at, t.retries, t.attempt,
-       CASE WHEN t.status = 'retained' AND t.dies_at > now() THEN t.leased_until END
-           AS leased_until,
-       t.cancel_requested"""
-# Filter on the status as read ($3 NULL: any), written so that each branch can use an index.
-STATUS_FILTER = f"""($3::text IS NULL
-        OR ($3 IN {LIVE} AND t.status = $3 AND t.dies_at > now())
-        OR ($3 = 'expired' AND (t.status = 'expired'
-                                OR (t.status IN {LIVE} AND t.dies_at <= now())))
-        OR ($3 IN ('released', 'failed', 'cancelled') AND t.status = $3))"""
-
-# What releasing a retained task `t` of queue `q` sets, given a boolean SQL expression for
-# success: released; on failure cancelled (if a cancel was asked), retry after
-# retry_delay × 2^(attempt-1) plus up to 10 % jitter (never past dies_at, so a huge attempt
-# cannot overflow), or failed when no retries are left. Written as `{release_set(<ok>)}`.
-_RETRY = "(NOT ({ok}) AND NOT t.cancel_requested AND t.retries > 0)"
-RELEASE_SET = f"""status = CASE WHEN {{ok}} THEN 'released'
-                     WHEN t.cancel_requested THEN 'cancelled'
-                     WHEN t.retries > 0 THEN 'retry' ELSE 'failed' END,
-       retries = CASE WHEN {_RETRY} THEN t.retries - 1 ELSE t.retries END,
-       delayed_at = CASE WHEN {_RETRY} THEN least(t.dies_at, now() + make_interval(
-                        secs => least(1e10, extract(epoch FROM q.retry_delay)
-                                            * power(2, least(greatest(t.attempt - 1, 0), 60))
-                                            * (1 + random() * 0.1))))
-                         ELSE t.delayed_at END,
-       finished_at = CASE WHEN {_RETRY} THEN NULL ELSE now() END,
-       leased_until = NULL"""
-_RELEASE_RE = re.compile(r"\{release_set\(([^)]*)\)\}")
 
 
 def check_schema(schema: str) -> str:
@@ -61,46 +45,43 @@ def check_schema(schema: str) -> str:
 
 
 def channel(schema: str) -> str:
-    """The one NOTIFY channel of a schema (namespace and queue travel in the payload)."""
+    """The one NOTIFY channel of a schema (namespace and queue travel in the payload); the
+    SQL spells it `'{schema}_task'`."""
     return f"{schema}_task"
 
 
 def render(text: str, schema: str) -> str:
-    """Substitute the placeholders of a .sql text for a schema."""
-    text = _RELEASE_RE.sub(lambda m: RELEASE_SET.replace("{ok}", m.group(1)), text)
-    return (
-        text.replace("{task_columns}", TASK_COLUMNS)
-        .replace("{status_filter}", STATUS_FILTER)
-        .replace("{channel}", channel(schema))
-        .replace("{schema}", schema)
-    )
+    """A .sql text for a schema (the one placeholder is `{schema}`)."""
+    return text.replace("{schema}", check_schema(schema))
 
 
-def parse_blocks(text: str) -> dict[str, str]:
-    """Split a .sql text into its `-- name: x` blocks (comment lines kept, harmless)."""
-    blocks: dict[str, str] = {}
+def parse_blocks(text: str) -> dict[str, Query]:
+    """Split a .sql text into its `-- name: x :arity` blocks (comment lines kept, harmless)."""
+    blocks: dict[str, Query] = {}
     matches = list(_NAME_RE.finditer(text))
     for index, match in enumerate(matches):
         end = matches[index + 1].start() if index + 1 < len(matches) else len(text)
         body = text[match.end() : end].strip().rstrip(";").strip()
-        name = match.group(1)
+        name, arity = match.group(1), match.group(2)
         if name in blocks:
             raise ValueError(f"SQL block {name!r} is defined twice")
-        blocks[name] = body
+        if arity not in ARITIES:
+            raise ValueError(f"SQL block {name!r}: arity must be one of {ARITIES}, got {arity!r}")
+        blocks[name] = Query(name, body, arity)
     return blocks
 
 
 @functools.cache
-def load(schema: str) -> dict[str, str]:
+def load(schema: str) -> dict[str, Query]:
     """Every named query, rendered for `schema`."""
     check_schema(schema)
     sql_dir = resources.files(__package__).joinpath("sql")
-    blocks: dict[str, str] = {}
+    blocks: dict[str, Query] = {}
     for name in _FILES:
-        for key, body in parse_blocks(sql_dir.joinpath(name).read_text()).items():
+        for key, query in parse_blocks(sql_dir.joinpath(name).read_text()).items():
             if key in blocks:
                 raise ValueError(f"SQL block {key!r} is defined in two files")
-            blocks[key] = render(body, schema)
+            blocks[key] = Query(key, render(query.sql, schema), query.arity)
     return blocks
 
 

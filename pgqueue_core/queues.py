@@ -65,17 +65,17 @@ class QueueOps(ManagerBase):
             raise InvalidArgument("queue name is required")
         meta = _check_meta(meta)
         async with self._conn() as conn, conn.transaction():
-            inserted = await conn.fetchrow(self._sql["queue_insert"], self.namespace, meta.queue)
+            inserted = await self._run_on(conn, "queue_insert", self.namespace, meta.queue)
             if inserted is None and must_be_new:
                 raise Conflict(f"queue {meta.queue!r} already exists", key="queue_exists")
-            row = await conn.fetchrow(
-                self._sql["queue_update"], self.namespace, meta.queue, *_update_args(meta, None)
+            row = await self._run_on(
+                conn, "queue_update", self.namespace, meta.queue, *_update_args(meta, None)
             )
         return Queue.from_record(row)
 
     async def get_queue(self, name: str) -> Queue:
         name = validate.name(name, "queue")
-        row = await self._fetchrow("queue_get", self.namespace, name)
+        row = await self._run("queue_get", self.namespace, name)
         if row is None:
             raise queue_not_found(name)
         return Queue.from_record(row)
@@ -85,10 +85,10 @@ class QueueOps(ManagerBase):
     ) -> tuple[int, list[Queue]]:
         """A page of queues by name, and how many there are in all."""
         offset, limit = validate.paging(offset, limit)
-        rows = await self._fetch("queue_list", self.namespace, offset, limit)
+        rows = await self._run("queue_list", self.namespace, offset, limit)
         if rows:
             return rows[0]["total"], [Queue.from_record(r) for r in rows]
-        return await self._fetchval("queue_count", self.namespace), []
+        return await self._run("queue_count", self.namespace), []
 
     async def update_queue(self, name: str, meta: QueueMeta) -> Queue:
         """Change the fields given; `meta.queue` renames, the tasks move along ("" or None:
@@ -102,7 +102,7 @@ class QueueOps(ManagerBase):
                 "queue",
                 "a new name (queue), ttl, retries, retry_delay, lease, concurrency or paused",
             )
-        row = await self._fetchrow(
+        row = await self._run(
             "queue_update",
             self.namespace,
             name,
@@ -122,7 +122,7 @@ class QueueOps(ManagerBase):
     async def delete_queue(self, name: str) -> Queue:
         """Delete a queue and all of its tasks; returns the deleted queue."""
         name = validate.name(name, "queue")
-        row = await self._fetchrow("queue_delete", self.namespace, name)
+        row = await self._run("queue_delete", self.namespace, name)
         if row is None:
             raise queue_not_found(name)
         return Queue.from_record(row)
@@ -131,18 +131,18 @@ class QueueOps(ManagerBase):
         """How many tasks (any status) a queue holds: what deleting it would take along."""
         name = validate.name(name, "queue")
         await self.get_queue(name)
-        return int(await self._fetchval("queue_task_count", self.namespace, name))
+        return int(await self._run("queue_task_count", self.namespace, name))
 
     async def queue_stats(self) -> list[QueueStatus]:
         """Task counts per queue and status of this namespace, zeros included."""
-        rows = await self._fetch("queue_stats", self.namespace)
+        rows = await self._run("queue_stats", self.namespace)
         return [
             QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
         ]
 
     async def queue_summaries(self) -> list[QueueSummary]:
         """Every queue of the namespace with its counts per status and oldest waiting task."""
-        rows = await self._fetch("queue_summaries", self.namespace)
+        rows = await self._run("queue_summaries", self.namespace)
         summaries = {
             r["queue"]: QueueSummary(self.namespace, r["queue"], r["paused"], {}, r["oldest"])
             for r in rows

@@ -48,14 +48,14 @@ class System:
     async def queue_stats(self) -> list[QueueStatus]:
         """Task counts per (namespace, queue, status) of every namespace, zeros included."""
         async with db.connection(self.pool, self.acquire_timeout) as conn:
-            rows = await conn.fetch(self.sql["queue_stats"], None, timeout=self.query_timeout)
+            rows = await conn.fetch(self.sql["queue_stats"].sql, None, timeout=self.query_timeout)
         return [
             QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
         ]
 
     async def tables(self) -> list[TableHealth]:
         async with db.connection(self.pool, self.acquire_timeout) as conn:
-            rows = await conn.fetch(self.sql["system_tables"], timeout=self.query_timeout)
+            rows = await conn.fetch(self.sql["system_tables"].sql, timeout=self.query_timeout)
         return [
             TableHealth(
                 r["relname"],
@@ -68,31 +68,43 @@ class System:
             for r in rows
         ]
 
-    async def expire(self, batch: int = 5000) -> int:
-        """Store the expired status of every overdue task; returns how many."""
-        return await self._batched("system_expire", LOCK_EXPIRE, batch)
+    async def expire(self, batch: int = 5000, *, namespace: str | None = None) -> int:
+        """Store the expired status of every overdue task (of one namespace, or of all);
+        returns how many."""
+        return await self._batched("system_expire", LOCK_EXPIRE, batch, namespace)
 
-    async def rescue(self, batch: int = 5000) -> int:
+    async def rescue(self, batch: int = 5000, *, namespace: str | None = None) -> int:
         """Return every task whose lease lapsed to retry (or failed / cancelled)."""
-        return await self._batched("system_rescue", LOCK_RESCUE, batch)
+        return await self._batched("system_rescue", LOCK_RESCUE, batch, namespace)
 
-    async def cleanup(self, batch: int = 5000) -> int:
+    async def cleanup(self, batch: int = 5000, *, namespace: str | None = None) -> int:
         """Delete every terminal task whose queue ttl has passed since it ended."""
         # Overdue tasks are terminal as read but still stored live: store their expiry
         # first, or they would wait for the next run after an expiry pass.
-        await self.expire(batch)
-        return await self._batched("system_cleanup", LOCK_CLEANUP, batch)
+        await self.expire(batch, namespace=namespace)
+        return await self._batched("system_cleanup", LOCK_CLEANUP, batch, namespace)
 
-    async def _batched(self, query: str, lock: int, batch: int) -> int:
-        """Run a batch query until it finds nothing more, each batch its own transaction under
-        the job's advisory lock: one process at a time does the job, and none waits for it."""
+    async def _batched(self, query: str, lock: int, batch: int, namespace: str | None) -> int:
+        """Run a batch query per namespace until it finds nothing more, each batch its own
+        transaction under the job's advisory lock: one process at a time does the job, and
+        none waits for it. Every statement names its namespace (the tables are meant to be
+        distributable by namespace)."""
         total = 0
         async with db.connection(self.pool, self.acquire_timeout) as conn:
-            while True:
-                async with conn.transaction():
-                    if not await conn.fetchval(self.sql["system_try_lock"], lock):
-                        return total
-                    done = await conn.fetchval(self.sql[query], batch, timeout=self.query_timeout)
-                total += done
-                if done < batch:
-                    return total
+            if namespace is None:
+                rows = await conn.fetch(self.sql["system_namespaces"].sql)
+                namespaces = [r["namespace"] for r in rows]
+            else:
+                namespaces = [namespace]
+            for name in namespaces:
+                while True:
+                    async with conn.transaction():
+                        if not await conn.fetchval(self.sql["system_try_lock"].sql, lock):
+                            return total
+                        done = await conn.fetchval(
+                            self.sql[query].sql, name, batch, timeout=self.query_timeout
+                        )
+                    total += done
+                    if done < batch:
+                        break
+        return total

@@ -101,7 +101,7 @@ class TaskOps(ManagerBase):
         queue = validate.name(queue, "queue")
         payload, delayed_at, priority, key = _check_task_meta(meta)
         if key is None:  # one statement, no transaction: the common, fast case
-            row = await self._fetchrow(
+            row = await self._run(
                 "task_insert", self.namespace, queue, payload, delayed_at, priority, None
             )
             if row is None:
@@ -112,8 +112,9 @@ class TaskOps(ManagerBase):
                 async with conn.transaction():
                     if key is not None:
                         await self._expire_key(conn, queue, key)
-                    row = await conn.fetchrow(
-                        self._sql["task_insert"],
+                    row = await self._run_on(
+                        conn,
+                        "task_insert",
                         self.namespace,
                         queue,
                         payload,
@@ -123,19 +124,17 @@ class TaskOps(ManagerBase):
                     )
                     if row is not None:
                         return Task.from_record(row), True
-                    row = await conn.fetchrow(
-                        self._sql["task_get_by_key"], self.namespace, queue, key
-                    )
+                    row = await self._run_on(conn, "task_get_by_key", self.namespace, queue, key)
                     if row is not None:
                         return Task.from_record(row), False
                     # Queue missing, or the live task ended between the two statements.
-                    if await conn.fetchrow(self._sql["queue_get"], self.namespace, queue) is None:
+                    if await self._run_on(conn, "queue_get", self.namespace, queue) is None:
                         raise queue_not_found(queue)
         raise Conflict(f"could not create a task with key {key!r}: it keeps changing")
 
     async def _expire_key(self, conn: Any, queue: str, key: str) -> None:
         """Store the expiry of an overdue task holding `key`, so it frees the key."""
-        await conn.execute(self._sql["task_expire_key"], self.namespace, queue, key)
+        await self._run_on(conn, "task_expire_key", self.namespace, queue, key)
 
     async def create_tasks(self, queue: str, metas: Sequence[TaskMeta]) -> list[int]:
         """Create many tasks in one round trip; returns their ids in the order given.
@@ -151,7 +150,7 @@ class TaskOps(ManagerBase):
             return []
         payloads = _plain_payloads(metas)
         if payloads is not None:  # the common case, checked in one quick pass
-            ids = await self._fetchval("task_insert_plain", self.namespace, queue, payloads)
+            ids = await self._run("task_insert_plain", self.namespace, queue, payloads)
             if ids is None:
                 raise queue_not_found(queue)
             return list(ids)
@@ -166,8 +165,9 @@ class TaskOps(ManagerBase):
         async with conn.transaction():
             for live_key in {k for k in keys if k is not None}:
                 await self._expire_key(conn, queue, live_key)
-            rows = await conn.fetch(
-                self._sql["task_insert_many"],
+            rows = await self._run_on(
+                conn,
+                "task_insert_many",
                 self.namespace,
                 queue,
                 [c[0] for c in checked],
@@ -175,18 +175,16 @@ class TaskOps(ManagerBase):
                 [c[2] for c in checked],
                 keys,
             )
-            if (
-                not rows
-                and await conn.fetchrow(self._sql["queue_get"], self.namespace, queue) is None
-            ):
+            if not rows and await self._run_on(conn, "queue_get", self.namespace, queue) is None:
                 raise queue_not_found(queue)
             inserted = [r["id"] for r in rows]
             if len(inserted) == len(checked):
                 return inserted
             live = {
                 r["key"]: r["id"]
-                for r in await conn.fetch(
-                    self._sql["task_get_live_keys"],
+                for r in await self._run_on(
+                    conn,
+                    "task_get_live_keys",
                     self.namespace,
                     queue,
                     [k for k in keys if k is not None],
@@ -213,7 +211,7 @@ class TaskOps(ManagerBase):
     async def get_task(self, task_id: int) -> Task:
         """A task of this namespace by id (NotFound otherwise)."""
         task_id = _task_id(task_id)
-        row = await self._fetchrow("task_get", self.namespace, task_id)
+        row = await self._run("task_get", self.namespace, task_id)
         if row is None:
             raise task_not_found(task_id)
         return Task.from_record(row)
@@ -231,15 +229,11 @@ class TaskOps(ManagerBase):
         offset, limit = validate.paging(offset, limit)
         args = (self.namespace, queue, None if wanted is None else wanted.value)
         async with self._conn() as conn:
-            rows = await conn.fetch(
-                self._sql["task_list"], *args, offset, limit, timeout=self._query_timeout
-            )
+            rows = await self._run_on(conn, "task_list", *args, offset, limit)
             if offset == 0 and len(rows) < limit:
                 total = len(rows)
             else:
-                total = await conn.fetchval(
-                    self._sql["task_count"], *args, timeout=self._query_timeout
-                )
+                total = await self._run_on(conn, "task_count", *args)
         return total, [Task.from_record(r) for r in rows]
 
     # ---- claim --------------------------------------------------------------------
@@ -256,16 +250,16 @@ class TaskOps(ManagerBase):
         names = _queue_names(queues)
         validate.integer(limit, "limit", 1, MAX_BATCH)
         async with self._conn() as conn:
-            rows = await conn.fetch(
-                self._sql["task_claim"],
+            rows = await self._run_on(
+                conn,
+                "task_claim",
                 self.namespace,
                 names,
                 worker,
                 limit,
-                timeout=self._query_timeout,
             )
             if not rows and names is not None:
-                missing = await conn.fetch(self._sql["task_queues_missing"], self.namespace, names)
+                missing = await self._run_on(conn, "task_queues_missing", self.namespace, names)
                 if missing:
                     raise NotFound(
                         "queue " + ", ".join(repr(r["queue"]) for r in missing) + " not found",
@@ -277,7 +271,7 @@ class TaskOps(ManagerBase):
 
     async def next_due(self, *queues: str) -> datetime | None:
         """When the next waiting task of the queues becomes eligible (None: none waits)."""
-        due: datetime | None = await self._fetchval(
+        due: datetime | None = await self._run(
             "task_next_due", self.namespace, _queue_names(queues)
         )
         return due
@@ -299,7 +293,7 @@ class TaskOps(ManagerBase):
         if not isinstance(success, bool):
             raise InvalidArgument("success must be a boolean")
         result_json = validate.payload(result, "result")
-        row = await self._fetchrow(
+        row = await self._run(
             "task_release",
             self.namespace,
             task_id,
@@ -313,7 +307,7 @@ class TaskOps(ManagerBase):
         return Task.from_record(row)
 
     async def _not_retained(self, task_id: int) -> NotFound:
-        row = await self._fetchrow("task_get", self.namespace, task_id)
+        row = await self._run("task_get", self.namespace, task_id)
         if row is None:
             return task_not_found(task_id)
         return NotFound(
@@ -345,7 +339,7 @@ class TaskOps(ManagerBase):
         """`release_tasks` with the results already JSON-encoded (the Worker's fast path)."""
         if not ids:
             return {}
-        rows = await self._fetch(
+        rows = await self._run(
             "task_release_many", self.namespace, worker, ids, attempts, successes, results
         )
         return {r["id"]: STATUSES[r["status"]] for r in rows}
@@ -355,7 +349,7 @@ class TaskOps(ManagerBase):
         and the claims do not count as attempts. Returns the ids given back."""
         if not claims:
             return set()
-        rows = await self._fetch(
+        rows = await self._run(
             "task_unclaim_many",
             self.namespace,
             worker,
@@ -385,7 +379,7 @@ class TaskOps(ManagerBase):
         ids = [_task_id(i) for i in task_ids]
         if not ids:
             return {}
-        rows = await self._fetch(
+        rows = await self._run(
             "task_extend_lease",
             self.namespace,
             ids,
@@ -400,7 +394,7 @@ class TaskOps(ManagerBase):
         """Cancel a task: a waiting task becomes `cancelled` at once; a retained one is
         flagged and ends `cancelled` when its worker learns of it. Conflict if terminal."""
         task_id = _task_id(task_id)
-        row = await self._fetchrow("task_cancel", self.namespace, task_id)
+        row = await self._run("task_cancel", self.namespace, task_id)
         if row is None:
             task = await self.get_task(task_id)
             raise Conflict(
@@ -412,7 +406,7 @@ class TaskOps(ManagerBase):
     async def requeue_task(self, task_id: int) -> Task:
         """Put a failed, expired or cancelled task back to `new` with fresh retries and ttl."""
         task_id = _task_id(task_id)
-        row = await self._fetchrow("task_requeue", self.namespace, task_id)
+        row = await self._run("task_requeue", self.namespace, task_id)
         if row is None:
             task = await self.get_task(task_id)
             if task.status in _REQUEUEABLE:
@@ -435,4 +429,4 @@ class TaskOps(ManagerBase):
                 f"only failed, expired or cancelled tasks can be requeued, not {wanted}"
             )
         await self.get_queue(queue)  # type: ignore[attr-defined]
-        return int(await self._fetchval("task_requeue_many", self.namespace, queue, wanted.value))
+        return int(await self._run("task_requeue_many", self.namespace, queue, wanted.value))

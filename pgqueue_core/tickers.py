@@ -58,16 +58,17 @@ class TickerOps(ManagerBase):
             raise InvalidArgument("ticker name is required")
         name = validate.name(meta.ticker, "ticker")
         async with self._conn() as conn, conn.transaction():
-            existing = await conn.fetchrow(self._sql["ticker_get"], self.namespace, name)
+            existing = await self._run_on(conn, "ticker_get", self.namespace, name)
             if existing is not None:
                 if must_be_new:
                     raise Conflict(f"ticker {name!r} already exists", key="ticker_exists")
-                row = await conn.fetchrow(
-                    self._sql["ticker_update"], self.namespace, name, None, interval, payload
+                row = await self._run_on(
+                    conn, "ticker_update", self.namespace, name, None, interval, payload
                 )
                 return Ticker.from_record(row)
-            row = await conn.fetchrow(
-                self._sql["ticker_insert"],
+            row = await self._run_on(
+                conn,
+                "ticker_insert",
                 self.namespace,
                 name,
                 DEFAULT_TICKER_INTERVAL if interval is None else interval,
@@ -77,14 +78,14 @@ class TickerOps(ManagerBase):
                 # Created by someone else since we looked: an upsert updates it instead.
                 if must_be_new:
                     raise Conflict(f"ticker {name!r} already exists", key="ticker_exists")
-                row = await conn.fetchrow(
-                    self._sql["ticker_update"], self.namespace, name, None, interval, payload
+                row = await self._run_on(
+                    conn, "ticker_update", self.namespace, name, None, interval, payload
                 )
         return Ticker.from_record(row)
 
     async def get_ticker(self, name: str) -> Ticker:
         name = validate.name(name, "ticker")
-        row = await self._fetchrow("ticker_get", self.namespace, name)
+        row = await self._run("ticker_get", self.namespace, name)
         if row is None:
             raise ticker_not_found(name)
         return Ticker.from_record(row)
@@ -93,10 +94,10 @@ class TickerOps(ManagerBase):
         self, offset: int | None = 0, limit: int | None = 100
     ) -> tuple[int, list[Ticker]]:
         offset, limit = validate.paging(offset, limit)
-        rows = await self._fetch("ticker_list", self.namespace, offset, limit)
+        rows = await self._run("ticker_list", self.namespace, offset, limit)
         if rows:
             return rows[0]["total"], [Ticker.from_record(r) for r in rows]
-        return await self._fetchval("ticker_count", self.namespace), []
+        return await self._run("ticker_count", self.namespace), []
 
     async def update_ticker(self, name: str, meta: TickerMeta) -> Ticker:
         """Change the fields given; `meta.ticker` renames ("" or None: no rename). The
@@ -107,7 +108,7 @@ class TickerOps(ManagerBase):
         interval, payload = _check_settings(meta)
         if rename is None and interval is None and payload is None:
             raise nothing_to_change("ticker", "a new name (ticker), interval or payload")
-        row = await self._fetchrow(
+        row = await self._run(
             "ticker_update",
             self.namespace,
             name,
@@ -121,7 +122,7 @@ class TickerOps(ManagerBase):
 
     async def delete_ticker(self, name: str) -> Ticker:
         name = validate.name(name, "ticker")
-        row = await self._fetchrow("ticker_delete", self.namespace, name)
+        row = await self._run("ticker_delete", self.namespace, name)
         if row is None:
             raise ticker_not_found(name)
         return Ticker.from_record(row)
@@ -129,7 +130,7 @@ class TickerOps(ManagerBase):
     async def next_ticker(self) -> Ticker | None:
         """Claim one matured ticker (most overdue first; never-fired first) and return it with
         its new timestamp; None when none has matured. Each maturity has one claimant."""
-        row = await self._fetchrow("ticker_claim", self.namespace)
+        row = await self._run("ticker_claim", self.namespace)
         return None if row is None else Ticker.from_record(row)
 
     async def claim_firing(self, lease: timedelta = DELIVERY_LEASE) -> Ticker | None:
@@ -137,19 +138,19 @@ class TickerOps(ManagerBase):
         fired once `firing_delivered` says so; `give_back_firing`, or the lease lapsing (this
         process died), lets another claimant have it. No connection is held meanwhile."""
         validate.duration(lease, "lease", minimum=MIN_INTERVAL)
-        row = await self._fetchrow("ticker_claim_delivery", self.namespace, lease)
+        row = await self._run("ticker_claim_delivery", self.namespace, lease)
         return None if row is None else Ticker.from_record(row)
 
     async def firing_delivered(self, firing: Ticker) -> bool:
         """The firing reached its consumer (False: its lease had lapsed and it was taken)."""
-        stored = await self._fetchval(
+        stored = await self._run(
             "ticker_delivered", self.namespace, firing.ticker, firing.timestamp
         )
         return stored is not None
 
     async def give_back_firing(self, firing: Ticker) -> None:
         """The firing could not be delivered: the next claimant gets it."""
-        await self._fetchval("ticker_give_back", self.namespace, firing.ticker, firing.timestamp)
+        await self._run("ticker_give_back", self.namespace, firing.ticker, firing.timestamp)
 
     @contextlib.asynccontextmanager
     async def claim_ticker(self, lease: timedelta = DELIVERY_LEASE) -> AsyncIterator[Ticker | None]:
@@ -172,7 +173,7 @@ class TickerOps(ManagerBase):
 
     async def next_ticker_in(self) -> float | None:
         """Seconds until the namespace's next ticker matures (0: one is due; None: none)."""
-        due: datetime | None = await self._fetchval("ticker_next_due", self.namespace)
+        due: datetime | None = await self._run("ticker_next_due", self.namespace)
         if due is None:
             return None
         return max(0.0, (due - datetime.now(UTC)).total_seconds())

@@ -32,7 +32,7 @@ SELECT *, count(*) OVER () AS total FROM {schema}.queue
  ORDER BY queue
 OFFSET $2 LIMIT $3;
 
--- name: queue_count :one
+-- name: queue_count :value
 -- How many queues the namespace has (for a page past the end).
 SELECT count(*) FROM {schema}.queue WHERE namespace = $1;
 
@@ -40,7 +40,7 @@ SELECT count(*) FROM {schema}.queue WHERE namespace = $1;
 -- Delete a queue and (by cascade) its tasks; returns the deleted queue.
 DELETE FROM {schema}.queue WHERE namespace = $1 AND queue = $2 RETURNING *;
 
--- name: queue_task_count :one
+-- name: queue_task_count :value
 -- How many tasks a queue holds (what a delete would take with it).
 SELECT count(*) FROM {schema}.task WHERE namespace = $1 AND queue = $2;
 
@@ -48,9 +48,7 @@ SELECT count(*) FROM {schema}.task WHERE namespace = $1 AND queue = $2;
 -- Tasks per queue and status as read (overdue counts as expired), zeros included;
 -- every namespace when $1 is NULL.
 WITH counts AS (
-    SELECT t.namespace, t.queue,
-           CASE WHEN t.status IN ('new', 'retry', 'retained') AND t.dies_at <= now()
-                THEN 'expired' ELSE t.status END AS status,
+    SELECT t.namespace, t.queue, {schema}.task_status(t.status, t.dies_at) AS status,
            count(*) AS n
       FROM {schema}.task t
      WHERE $1::text IS NULL OR t.namespace = $1

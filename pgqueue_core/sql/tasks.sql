@@ -1,5 +1,6 @@
--- Queries on tasks. {task_columns} selects every column of task t, with the status as read:
--- a task whose dies_at has passed reads as expired even before maintenance stores it.
+-- Queries on tasks. Reads select from the view task_read (status as read: a task whose
+-- dies_at has passed reads as expired even before maintenance stores it); writes return the
+-- table's row, which for a task that is not overdue is the row as read (migration 4).
 
 -- name: task_insert :one
 -- Insert one task into a queue (none if the queue is missing or the key is live), and wake
@@ -13,8 +14,8 @@ SELECT q.namespace, q.queue, $3::json, $4::timestamptz,
  WHERE q.namespace = $1 AND q.queue = $2
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
-RETURNING {task_columns}
-), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2
+RETURNING t.*
+), woke AS MATERIALIZED (SELECT pg_notify('{schema}_task', $1 || '/' || $2
         || coalesce('@' || extract(epoch FROM $4::timestamptz), '')))
 SELECT ins.* FROM ins, woke;
 
@@ -34,12 +35,12 @@ SELECT q.namespace, q.queue, u.payload, u.delayed_at,
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
 RETURNING t.id
-), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2
+), woke AS MATERIALIZED (SELECT pg_notify('{schema}_task', $1 || '/' || $2
         || CASE WHEN bool_or(d IS NULL) THEN '' ELSE '@' || extract(epoch FROM min(d)) END)
       FROM unnest($4::timestamptz[]) AS d)
 SELECT ins.id FROM ins, woke ORDER BY ins.id;
 
--- name: task_insert_plain :one
+-- name: task_insert_plain :value
 -- Insert many tasks without keys, priorities or delays (the fast path, one wake-up): the
 -- payloads arrive as one JSON array (one encode on the client, no array of texts to build);
 -- returns the ids as one array, in input order (ids grow in insertion order), NULL when the
@@ -51,7 +52,7 @@ SELECT q.namespace, q.queue, u.payload, now() + q.ttl, q.retries
  WHERE q.namespace = $1 AND q.queue = $2
  ORDER BY u.ord
 RETURNING t.id
-), woke AS MATERIALIZED (SELECT pg_notify('{channel}', $1 || '/' || $2))
+), woke AS MATERIALIZED (SELECT pg_notify('{schema}_task', $1 || '/' || $2))
 SELECT array_agg(ins.id ORDER BY ins.id) FROM ins, woke;
 
 -- name: task_expire_key :exec
@@ -68,29 +69,29 @@ SELECT t.key, t.id FROM {schema}.task t
 
 -- name: task_get_by_key :one
 -- The live task holding a key in a queue.
-SELECT {task_columns} FROM {schema}.task t
- WHERE t.namespace = $1 AND t.queue = $2 AND t.key = $3
-   AND t.status IN ('new', 'retry', 'retained');
+SELECT v.* FROM {schema}.task_read v
+ WHERE v.namespace = $1 AND v.queue = $2 AND v.key = $3
+   AND v.stored_status IN ('new', 'retry', 'retained');
 
 -- name: task_get :one
 -- One task of the namespace by id.
-SELECT {task_columns} FROM {schema}.task t WHERE t.namespace = $1 AND t.id = $2;
+SELECT v.* FROM {schema}.task_read v WHERE v.namespace = $1 AND v.id = $2;
 
 -- name: task_list :many
 -- A page of the namespace's tasks by id, optionally of one queue and one status as read.
-SELECT {task_columns} FROM {schema}.task t
- WHERE t.namespace = $1
-   AND ($2::text IS NULL OR t.queue = $2)
-   AND {status_filter}
- ORDER BY t.id
+SELECT v.* FROM {schema}.task_read v
+ WHERE v.namespace = $1
+   AND ($2::text IS NULL OR v.queue = $2)
+   AND {schema}.task_has_status(v.stored_status, v.dies_at, $3::text)
+ ORDER BY v.id
 OFFSET $4 LIMIT $5;
 
--- name: task_count :one
+-- name: task_count :value
 -- How many tasks task_list would page through.
 SELECT count(*) FROM {schema}.task t
  WHERE t.namespace = $1
    AND ($2::text IS NULL OR t.queue = $2)
-   AND {status_filter};
+   AND {schema}.task_has_status(t.status, t.dies_at, $3::text);
 
 -- name: task_claim :many
 -- Claim up to $4 eligible tasks for worker $3 from queues $2 (NULL: all).
@@ -101,7 +102,7 @@ SELECT * FROM {schema}.claim_tasks($1, $2::text[], $3, $4);
 SELECT n.queue FROM unnest($2::text[]) AS n(queue)
  WHERE NOT EXISTS (SELECT 1 FROM {schema}.queue q WHERE q.namespace = $1 AND q.queue = n.queue);
 
--- name: task_next_due :one
+-- name: task_next_due :value
 -- When the next waiting task of the queues ($2 NULL: all) becomes eligible.
 SELECT min(coalesce(t.delayed_at, now())) FROM {schema}.task t
   JOIN {schema}.queue q ON q.namespace = t.namespace AND q.queue = t.queue AND NOT q.paused
@@ -109,23 +110,18 @@ SELECT min(coalesce(t.delayed_at, now())) FROM {schema}.task t
    AND t.status IN ('new', 'retry') AND t.dies_at > now();
 
 -- name: task_release :one
--- Release one retained task: success → released; failure → retry with exponential backoff
--- (retry_delay × 2^(attempt-1), up to 10 % jitter) or failed; a task whose cancel was
+-- Release one retained task through the one release rule (migration 4): success →
+-- released; failure → retry with exponential backoff or failed; a task whose cancel was
 -- requested ends cancelled on failure. $5 (worker) and $6 (attempt) guard when given.
-UPDATE {schema}.task AS t
-   SET {release_set($3::boolean)},
-       result = $4::json
-  FROM {schema}.queue q
- WHERE t.namespace = $1 AND t.id = $2 AND t.status = 'retained' AND t.dies_at > now()
-   AND ($5::text IS NULL OR t.worker = $5) AND ($6::integer IS NULL OR t.attempt = $6)
-   AND q.namespace = t.namespace AND q.queue = t.queue
-RETURNING {task_columns};
+SELECT * FROM {schema}.release_tasks($1, $5::text, ARRAY[$2::bigint], ARRAY[$6::integer],
+                                     ARRAY[$3::boolean], ARRAY[$4::json]);
 
 -- name: task_release_many :many
 -- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
 -- new status of each task released (a task rescued or expired meanwhile is left alone).
-SELECT * FROM {schema}.release_tasks($1, $2, $3::bigint[], $4::integer[], $5::boolean[],
-                                     $6::json[]);
+SELECT r.id, r.status
+  FROM {schema}.release_tasks($1, $2::text, $3::bigint[], $4::integer[], $5::boolean[],
+                              $6::json[]) AS r;
 
 -- name: task_unclaim_many :many
 -- Give back claims that worker $2 never started (it is stopping): each task waits again as
@@ -152,7 +148,7 @@ UPDATE {schema}.task AS t
        cancel_requested = t.status IN ('new', 'retry', 'retained')
  WHERE t.namespace = $1 AND t.id = $2
    AND t.status IN ('new', 'retry', 'retained') AND t.dies_at > now()
-RETURNING {task_columns};
+RETURNING t.*;
 
 -- name: task_requeue :one
 -- Put a failed, expired or cancelled task back to new with fresh retries and ttl.
@@ -168,9 +164,9 @@ UPDATE {schema}.task AS t
                     WHERE t.key IS NOT NULL AND o.namespace = t.namespace
                       AND o.queue = t.queue AND o.key = t.key AND o.id <> t.id
                       AND o.status IN ('new', 'retry', 'retained'))
-RETURNING {task_columns};
+RETURNING t.*;
 
--- name: task_requeue_many :one
+-- name: task_requeue_many :value
 -- Requeue every task of a queue in status $3 (failed, expired or cancelled); returns how many.
 -- Of several tasks sharing a key only the newest comes back, and none whose key is live.
 WITH candidates AS (
@@ -191,11 +187,12 @@ WITH candidates AS (
            started_at = NULL, finished_at = NULL, leased_until = NULL,
            cancel_requested = false, worker = NULL, dies_at = now() + q.ttl
       FROM {schema}.queue q, candidates c
-     WHERE t.id = c.id AND q.namespace = t.namespace AND q.queue = t.queue
+     WHERE t.namespace = $1 AND t.id = c.id
+       AND q.namespace = t.namespace AND q.queue = t.queue
     RETURNING 1
 )
 SELECT count(*) FROM moved;
 
 -- name: task_notify :exec
 -- Wake the workers of a queue (tasks became eligible outside an insert).
-SELECT pg_notify('{channel}', $1 || '/' || $2);
+SELECT pg_notify('{schema}_task', $1 || '/' || $2);

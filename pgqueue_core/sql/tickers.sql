@@ -28,7 +28,7 @@ SELECT *, count(*) OVER () AS total FROM {schema}.ticker
  ORDER BY ticker
 OFFSET $2 LIMIT $3;
 
--- name: ticker_count :one
+-- name: ticker_count :value
 -- How many tickers the namespace has.
 SELECT count(*) FROM {schema}.ticker WHERE namespace = $1;
 
@@ -80,7 +80,7 @@ UPDATE {schema}.ticker AS t
  WHERE t.namespace = c.namespace AND t.ticker = c.ticker
 RETURNING t.namespace, t.ticker, t."interval", t.payload, t.claimed_at AS fired_at;
 
--- name: ticker_delivered :one
+-- name: ticker_delivered :value
 -- The firing claimed at $3 reached its consumer: it is the ticker's last firing now.
 UPDATE {schema}.ticker
    SET fired_at = claimed_at, claimed_at = NULL, claimed_until = NULL
@@ -93,7 +93,7 @@ UPDATE {schema}.ticker
    SET claimed_at = NULL, claimed_until = NULL
  WHERE namespace = $1 AND ticker = $2 AND claimed_at = $3;
 
--- name: ticker_next_due :one
+-- name: ticker_next_due :value
 -- When the namespace's next ticker matures (NULL: it has none); a firing on its way to a
 -- consumer is due again when its delivery lease lapses.
 SELECT min(CASE WHEN claimed_until >= now() THEN claimed_until

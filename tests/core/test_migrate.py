@@ -89,7 +89,13 @@ async def test_objects_live_in_the_dedicated_schema_only(empty_conn: asyncpg.Con
     tables = await empty_conn.fetch(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'pgqueue' ORDER BY 1"
     )
-    assert [r["table_name"] for r in tables] == ["migration", "queue", "task", "ticker"]
+    assert [r["table_name"] for r in tables] == [
+        "migration",
+        "queue",
+        "task",
+        "task_read",
+        "ticker",
+    ]
 
 
 async def test_migrating_again_is_a_no_op(empty_conn: asyncpg.Connection) -> None:

@@ -67,7 +67,7 @@ async def test_racing_processes_keep_every_invariant(dsn: str, pool: asyncpg.Poo
                 # The Manager's own statistics query, in the same snapshot as the counts.
                 stats = {
                     (r["queue"], r["status"]): r["count"]
-                    for r in await conn.fetch(queries.load("pgqueue")["queue_stats"], "race")
+                    for r in await conn.fetch(queries.load("pgqueue")["queue_stats"].sql, "race")
                 }
                 rows = await conn.fetch(COUNTS_SQL)
             for row in rows:

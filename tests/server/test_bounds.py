@@ -163,8 +163,22 @@ async def _poison_as_an_older_version(dsn: str) -> list[int]:
         await conn.close()
 
 
-# Back to version 1: what migrations 2 and 3 added.
+# Back to version 1: what migrations 2 to 4 added (4's objects only where 2 needs them gone;
+# migrating again re-creates them).
 BOUNDS_DOWN = """
+DROP VIEW pgqueue.task_read;
+DROP FUNCTION pgqueue.task_status(text, timestamptz);
+DROP FUNCTION pgqueue.task_has_status(text, timestamptz, text);
+DROP FUNCTION pgqueue.release_tasks(text, text, bigint[], integer[], boolean[], json[]);
+CREATE FUNCTION pgqueue.release_tasks(
+    p_namespace text, p_worker text, p_ids bigint[], p_attempts integer[], p_oks boolean[],
+    p_results json[]) RETURNS TABLE (id bigint, status text)
+    LANGUAGE sql AS 'SELECT 1::bigint, $$x$$';
+DROP INDEX pgqueue.task_dies_ns_idx;
+DROP INDEX pgqueue.task_finished_ns_idx;
+CREATE INDEX task_dies_idx ON pgqueue.task (dies_at) WHERE status IN ('new', 'retry');
+CREATE INDEX task_finished_idx ON pgqueue.task (finished_at)
+    WHERE status IN ('released', 'failed', 'expired', 'cancelled');
 ALTER TABLE pgqueue.ticker DROP COLUMN claimed_at, DROP COLUMN claimed_until;
 ALTER TABLE pgqueue.task DROP CONSTRAINT task_dies_at_check,
                          DROP CONSTRAINT task_times_check;

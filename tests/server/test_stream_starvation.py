@@ -76,6 +76,7 @@ async def test_stalled_streams_hold_no_transaction_and_starve_no_tenant(dsn: str
                         await observer.fetchval(
                             "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                             "current_database() AND state LIKE 'idle in transaction%' "
+                            "AND now() - state_change > interval '0.5 seconds' "
                             "AND pid <> pg_backend_pid()"
                         ),
                     )
@@ -95,6 +96,8 @@ async def test_stalled_streams_hold_no_transaction_and_starve_no_tenant(dsn: str
         finally:
             await observer.close()
     assert delivered > 0, "the streams never got a firing: the test applied no pressure"
-    assert in_transaction == 0, f"{in_transaction} connection(s) idle in transaction"
+    # (Between the statements of a short transaction, e.g. maintenance's, a connection is idle
+    # in transaction for a moment; a send held it for seconds.)
+    assert in_transaction == 0, f"{in_transaction} connection(s) held idle in transaction"
     assert not failures, f"{len(failures)} of {requests} requests of tenant b failed: {failures}"
     assert slowest < 1.0, f"a request of tenant b took {slowest:.2f}s"

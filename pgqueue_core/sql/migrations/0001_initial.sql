@@ -100,7 +100,7 @@ CREATE TABLE {schema}.ticker (
 -- of any trigger call.
 CREATE FUNCTION {schema}.task_notify_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{channel}', NEW.namespace || '/' || NEW.queue
+    PERFORM pg_notify('{schema}_task', NEW.namespace || '/' || NEW.queue
         || CASE WHEN NEW.delayed_at > now() THEN '@' || extract(epoch FROM NEW.delayed_at)
                 ELSE '' END);
     RETURN NULL;
@@ -184,7 +184,17 @@ CREATE FUNCTION {schema}.release_tasks(
     p_results json[]
 ) RETURNS TABLE (id bigint, status text) LANGUAGE sql SET enable_nestloop = off AS $$
     UPDATE {schema}.task AS t
-       SET {release_set(r.ok)},
+       SET status = CASE WHEN r.ok THEN 'released'
+                     WHEN t.cancel_requested THEN 'cancelled'
+                     WHEN t.retries > 0 THEN 'retry' ELSE 'failed' END,
+       retries = CASE WHEN (NOT (r.ok) AND NOT t.cancel_requested AND t.retries > 0) THEN t.retries - 1 ELSE t.retries END,
+       delayed_at = CASE WHEN (NOT (r.ok) AND NOT t.cancel_requested AND t.retries > 0) THEN least(t.dies_at, now() + make_interval(
+                        secs => least(1e10, extract(epoch FROM q.retry_delay)
+                                            * power(2, least(greatest(t.attempt - 1, 0), 60))
+                                            * (1 + random() * 0.1))))
+                         ELSE t.delayed_at END,
+       finished_at = CASE WHEN (NOT (r.ok) AND NOT t.cancel_requested AND t.retries > 0) THEN NULL ELSE now() END,
+       leased_until = NULL,
            result = r.result
       FROM unnest(p_ids, p_attempts, p_oks, p_results) AS r(id, attempt, ok, result),
            {schema}.queue q
