@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 
 class Status(StrEnum):
@@ -60,6 +63,46 @@ def load_json(text: str) -> Any:
         return RawJSON(text)
 
 
+def wire(
+    doc: str = "", *, kind: str | None = None, column: str | None = None, **schema: Any
+) -> dict[str, Any]:
+    """A field's wire metadata (pgqueue_core/codec.py): its description, its kind when the
+    annotation does not say it (`"name"`: a queue, ticker or namespace name), the table
+    column it is read from when the names differ, and JSON Schema bounds."""
+    meta: dict[str, Any] = {"doc": doc, "schema": schema}
+    if kind is not None:
+        meta["kind"] = kind
+    if column is not None:
+        meta["column"] = column
+    return meta
+
+
+NAME: Final = wire(kind="name")
+
+
+def _reader(cls: type) -> Any:
+    """A function building a `cls` from a database row (generated once from the fields:
+    JSON columns decoded, statuses looked up; as fast as writing it out)."""
+    hints = typing.get_type_hints(cls)
+    args = []
+    for f in dataclasses.fields(cls):
+        column = f.metadata.get("column", f.name)
+        value = f"row[{column!r}]"
+        if hints[f.name] is Any:
+            value = f"_json({value})"
+        elif hints[f.name] is Status:
+            value = f"_STATUSES[{value}]"
+        args.append(f"{f.name}={value}")
+    source = f"def read_{cls.__name__}(row):\n    return cls({', '.join(args)})\n"
+    scope: dict[str, Any] = {"cls": cls, "_json": _load_or_null, "_STATUSES": STATUSES}
+    exec(source, scope)
+    return scope[f"read_{cls.__name__}"]
+
+
+def _load_or_null(text: str | None) -> Any:
+    return None if text is None else load_json(text)
+
+
 class _Missing:
     """Marks a field that was not given (JSON `null` is a value, a missing key is not)."""
 
@@ -87,42 +130,41 @@ class QueueMeta:
     `concurrency=0` on update removes a concurrency limit.
     """
 
-    queue: str | None = None
-    ttl: timedelta | None = None
-    retries: int | None = None
-    retry_delay: timedelta | None = None
-    lease: timedelta | None = None
-    concurrency: int | None = None
-    paused: bool | None = None
+    queue: str | None = field(default=None, metadata=wire("queue name", kind="name"))
+    ttl: timedelta | None = field(default=None, metadata=wire("task lifetime (default 1h)"))
+    retries: int | None = field(
+        default=None, metadata=wire("retries after a failure (default 3)", minimum=0)
+    )
+    retry_delay: timedelta | None = field(
+        default=None, metadata=wire("backoff base: retry_delay × 2^(attempt-1) (default 2m)")
+    )
+    lease: timedelta | None = field(
+        default=None, metadata=wire("lease of a retained task, at least 1s (default 5m)")
+    )
+    concurrency: int | None = field(
+        default=None,
+        metadata=wire("most tasks retained at once, across workers; 0: no limit", minimum=0),
+    )
+    paused: bool | None = field(default=None, metadata=wire("hands out no task while true"))
 
 
 @dataclass(frozen=True, slots=True)
 class Queue:
     """A queue as stored."""
 
-    namespace: str
-    queue: str
-    ttl: timedelta
-    retries: int
-    retry_delay: timedelta
-    lease: timedelta
-    concurrency: int | None
-    paused: bool
-    created_at: datetime
+    namespace: str = field(metadata=NAME)
+    queue: str = field(metadata=NAME)
+    ttl: timedelta = field(metadata=wire("task lifetime"))
+    retries: int = field(metadata=wire("retries after a failure", minimum=0))
+    retry_delay: timedelta = field(metadata=wire("backoff base"))
+    lease: timedelta = field(metadata=wire("lease of a retained task"))
+    concurrency: int | None = field(
+        metadata=wire("most tasks retained at once; null: no limit", minimum=1)
+    )
+    paused: bool = field(metadata=wire("hands out no task while true"))
+    created_at: datetime = field(metadata=wire())
 
-    @classmethod
-    def from_record(cls, row: Any) -> Queue:
-        return cls(
-            namespace=row["namespace"],
-            queue=row["queue"],
-            ttl=row["ttl"],
-            retries=row["retries"],
-            retry_delay=row["retry_delay"],
-            lease=row["lease"],
-            concurrency=row["concurrency"],
-            paused=row["paused"],
-            created_at=row["created_at"],
-        )
+    from_record: ClassVar[Callable[[Any], Queue]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,58 +175,55 @@ class TaskMeta:
     terminal, creating another returns that task instead of a new one.
     """
 
-    payload: Any = MISSING
-    delayed_at: datetime | None = None
-    priority: int = 0
-    key: str | None = None
+    payload: Any = field(
+        default=MISSING, metadata=wire("any JSON (null is a value; the field is required)")
+    )
+    delayed_at: datetime | None = field(
+        default=None, metadata=wire("not before this time (not in the past)")
+    )
+    priority: int = field(
+        default=0,
+        metadata=wire("higher runs first", minimum=-(2**31 - 1), maximum=2**31 - 1),
+    )
+    key: str | None = field(
+        default=None,
+        metadata=wire(
+            "de-duplication key: while a live task of the queue has it, that task is "
+            "returned (200) instead of a new one (201)",
+            minLength=1,
+            maxLength=1024,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Task:
     """A task as stored (status as read: overdue tasks read as `expired`)."""
 
-    id: int
-    namespace: str
-    queue: str
-    payload: Any
-    result: Any
-    worker: str | None
-    status: Status
-    created_at: datetime
-    delayed_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    dies_at: datetime
-    retries: int
-    attempt: int
-    priority: int = 0
-    key: str | None = None
-    leased_until: datetime | None = None
-    cancel_requested: bool = False
+    id: int = field(metadata=wire(format="int64", minimum=1))
+    namespace: str = field(metadata=NAME)
+    queue: str = field(metadata=NAME)
+    payload: Any = field(metadata=wire("as given at creation"))
+    result: Any = field(metadata=wire("of the last attempt (success or failure)"))
+    worker: str | None = field(metadata=wire("the last worker that retained it"))
+    status: Status = field(metadata=wire("as read: an overdue task is expired"))
+    created_at: datetime = field(metadata=wire())
+    delayed_at: datetime | None = field(metadata=wire("not run before"))
+    started_at: datetime | None = field(metadata=wire("the last attempt started"))
+    finished_at: datetime | None = field(metadata=wire("ended (terminal statuses)"))
+    dies_at: datetime = field(metadata=wire("expires unless released before"))
+    retries: int = field(metadata=wire("retries left"))
+    attempt: int = field(metadata=wire("times retained"))
+    priority: int = field(default=0, metadata=wire("higher runs first"))
+    key: str | None = field(default=None, metadata=wire("de-duplication key"))
+    leased_until: datetime | None = field(
+        default=None, metadata=wire("a retained task's lease ends (heartbeats extend it)")
+    )
+    cancel_requested: bool = field(
+        default=False, metadata=wire("a cancel was asked while it was retained")
+    )
 
-    @classmethod
-    def from_record(cls, row: Any) -> Task:
-        result = row["result"]
-        return cls(
-            id=row["id"],
-            namespace=row["namespace"],
-            queue=row["queue"],
-            payload=load_json(row["payload"]),
-            result=None if result is None else load_json(result),
-            worker=row["worker"],
-            status=STATUSES[row["status"]],
-            created_at=row["created_at"],
-            delayed_at=row["delayed_at"],
-            started_at=row["started_at"],
-            finished_at=row["finished_at"],
-            dies_at=row["dies_at"],
-            retries=row["retries"],
-            attempt=row["attempt"],
-            priority=row["priority"],
-            key=row["key"],
-            leased_until=row["leased_until"],
-            cancel_requested=row["cancel_requested"],
-        )
+    from_record: ClassVar[Callable[[Any], Task]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,30 +231,26 @@ class TickerMeta:
     """Settings of a ticker; `None` means "not given" (a new ticker without an interval
     fires every minute; in an update, `ticker=""` is no rename, as None)."""
 
-    ticker: str | None = None
-    interval: timedelta | None = None
-    payload: Any = MISSING
+    ticker: str | None = field(default=None, metadata=wire("ticker name", kind="name"))
+    interval: timedelta | None = field(
+        default=None, metadata=wire("at least 1s (a new ticker: default 1 minute)")
+    )
+    payload: Any = field(default=MISSING, metadata=wire("sent with each firing (default {})"))
 
 
 @dataclass(frozen=True, slots=True)
 class Ticker:
     """A ticker as stored; `timestamp` is when it last fired (None: never)."""
 
-    namespace: str
-    ticker: str
-    interval: timedelta
-    payload: Any
-    timestamp: datetime | None
+    namespace: str = field(metadata=NAME)
+    ticker: str = field(metadata=NAME)
+    interval: timedelta = field(metadata=wire("fires every interval"))
+    payload: Any = field(metadata=wire("sent with each firing"))
+    timestamp: datetime | None = field(
+        metadata=wire("when it last fired (its scheduled time)", column="fired_at")
+    )
 
-    @classmethod
-    def from_record(cls, row: Any) -> Ticker:
-        return cls(
-            namespace=row["namespace"],
-            ticker=row["ticker"],
-            interval=row["interval"],
-            payload=load_json(row["payload"]),
-            timestamp=row["fired_at"],
-        )
+    from_record: ClassVar[Callable[[Any], Ticker]]
 
     def next_at(self, now: datetime) -> datetime:
         """When this ticker matures next (now if it never fired or is overdue)."""
@@ -239,12 +274,17 @@ class QueueSummary:
     """One queue at a glance: task counts per status, and since when its oldest ready task
     has been waiting (`oldest`: None when nothing is ready)."""
 
-    namespace: str
-    queue: str
-    paused: bool
-    counts: dict[Status, int]
-    oldest: datetime | None
+    namespace: str = field(metadata=NAME)
+    queue: str = field(metadata=NAME)
+    paused: bool = field(metadata=wire())
+    counts: dict[Status, int] = field(metadata=wire("tasks per status (as read)"))
+    oldest: datetime | None = field(metadata=wire("since when the oldest ready task waits"))
 
     @property
     def waiting(self) -> int:
         return self.counts.get(Status.NEW, 0) + self.counts.get(Status.RETRY, 0)
+
+
+Queue.from_record = staticmethod(_reader(Queue))
+Task.from_record = staticmethod(_reader(Task))
+Ticker.from_record = staticmethod(_reader(Ticker))
