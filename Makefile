@@ -37,6 +37,13 @@ soak: $(STAMP) ## Table health: 1M tasks with cleanup, then a pinned xmin (minut
 
 .PHONY: soak
 
+dist: $(STAMP) ## Build the wheel and the sdist into dist/ (python -m build, isolated)
+	@# A stale *.egg-info/SOURCES.txt would be read back into the sdist: start without one.
+	rm -rf dist *.egg-info
+	@# An empty PYTHONDONTWRITEBYTECODE: where it is set, setuptools warns that it skips
+	@# byte-compiling (of build/ only: a wheel carries no .pyc either way).
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m build --outdir dist .
+
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -69,9 +76,9 @@ docker-check: $(BIN)/hadolint ## Validate docker/ offline: hadolint, compose con
 		test -z "$$CI"; \
 	fi
 
-clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: ## Remove the virtualenv, caches and build output
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build *.egg-info
 
 
 .PHONY: bench
-.PHONY: help install run test fuzz lint format docker docker-check clean
+.PHONY: help install run test fuzz dist lint format docker docker-check clean
