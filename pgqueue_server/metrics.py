@@ -7,25 +7,17 @@ import functools
 import platform
 import re
 from collections.abc import Iterable, Sequence
-from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from pgqueue_core import QueueStatus, System
+from pgqueue_core import QueueStatus, System, __version__
 
 QUEUE_TASKS_HELP = "Number of tasks in each queue by status"
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
-
-
-def version() -> str:
-    try:
-        return metadata.version("pgqueue")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,7 +70,7 @@ class Metrics:
             registry=self.registry,
         )
         build = Info("pgqueue_build", "pgqueue build information", registry=self.registry)
-        build.info({"version": version(), "python": platform.python_version()})
+        build.info({"version": __version__, "python": platform.python_version()})
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "OTHER"

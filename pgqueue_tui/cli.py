@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from pgqueue_core import __version__
 from pgqueue_core.errors import Conflict, InvalidArgument, NotFound, PgQueueError, Unavailable
 
 from .commands import Commands, Output, UsageError, queues, tasks, tickers
@@ -95,15 +96,6 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pgqueue")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pgqueue",
@@ -111,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"pgqueue {_version()}")
+    parser.add_argument("--version", action="version", version=f"pgqueue {__version__}")
     _global_options(parser, suppress=False)
     common = _Parser(add_help=False)
     _global_options(common, suppress=True)

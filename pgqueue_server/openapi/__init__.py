@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import functools
 
-from ..metrics import version
+from pgqueue_core import __version__
+
 from .parts import error
 from .paths import paths
 from .schemas import JSON, schemas
@@ -40,7 +41,7 @@ def _document(prefix: str, auth: bool) -> JSON:
         "openapi": "3.1.0",
         "info": {
             "title": "pgqueue",
-            "version": version(),
+            "version": __version__,
             "description": DESCRIPTION,
         },
         "servers": [{"url": prefix or "/"}],

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sanic import HTTPResponse, Request, json
 
+from pgqueue_core import __version__
+
 from .. import params
 from ..auth import Access
-from ..metrics import version
 from .blueprint import ApiBlueprint
 
 bp = ApiBlueprint("health")
@@ -18,5 +19,5 @@ async def health(request: Request) -> HTTPResponse:
     await request.app.ctx.manager.ping()
     # The namespace a request without ?namespace= works in (the console shows it).
     return json(
-        {"status": "ok", "namespace": request.app.ctx.manager.namespace, "version": version()}
+        {"status": "ok", "namespace": request.app.ctx.manager.namespace, "version": __version__}
     )

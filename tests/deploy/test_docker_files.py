@@ -73,3 +73,20 @@ def test_compose_runs_postgres_server_and_the_example_worker() -> None:
     assert Path(ROOT / "examples" / "worker.py").is_file()
     assert worker["environment"]["METRICS_PORT"] == "9100"
     assert worker["healthcheck"] == {"disable": True}
+
+
+def test_build_stage_copies_what_pip_install_needs() -> None:
+    """`pip install .` in the image fails without a file pyproject.toml names (the readme,
+    the license files) or a package."""
+    text = (DOCKER / "Dockerfile").read_text()
+    build_stage = re.split(r"^FROM ", text, flags=re.MULTILINE)[1]
+    copied = {
+        source
+        for line in build_stage.splitlines()
+        if line.startswith("COPY ")
+        for source in line.split()[1:-1]
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    needed = {"pyproject.toml", project["readme"], *project["license-files"]}
+    needed |= {"pgqueue_core", "pgqueue_server", "pgqueue_tui"}
+    assert needed <= copied, needed - copied

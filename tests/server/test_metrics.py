@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from pgqueue_core import __version__
 from pgqueue_server.metrics import QUEUE_TASKS_HELP, route_label
 
 from .conftest import Server
@@ -64,8 +65,15 @@ async def test_request_metrics_and_build_info(server: Server) -> None:
     build = families["pgqueue_build_info"]
     sample = build.samples[0]  # type: ignore[attr-defined]
     assert sample.value == 1
-    assert "version" in sample.labels
+    assert sample.labels["version"] == __version__
     assert "pgqueue_sse_streams" in families
+
+
+async def test_health_and_openapi_report_the_one_version(server: Server) -> None:
+    # pgqueue_core.__version__, which the package metadata is built from too: a source tree
+    # reports the same version as an installed wheel.
+    assert (await server.get("/health")).json["version"] == __version__
+    assert (await server.get("/openapi.json")).json["info"]["version"] == __version__
 
 
 def test_route_label() -> None:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from pgqueue_core import __version__
 from pgqueue_tui import cli
 
 from .conftest import PGQUEUE, assert_error, clean_env, free_port, run_cli
@@ -43,6 +44,12 @@ def test_every_command_has_help_with_an_example(
     assert f"usage: pgqueue {command}" in text
     assert f"  pgqueue {command}" in text.split("examples:")[1]
     assert "--url URL" in text  # global options are accepted after the command too
+
+
+def test_version_is_the_one_version() -> None:
+    result = run_cli("--version")
+    assert result.code == 0, result.err
+    assert result.out.strip() == f"pgqueue {__version__}"
 
 
 def test_run_help_comes_from_the_server() -> None:
