@@ -1,4 +1,6 @@
-"""`pgqueue run [DSN]`: serve the API, on an embedded PostgreSQL when no DSN is given."""
+"""`pgqueue run [DSN]`: serve the API, on an embedded PostgreSQL when no DSN is given.
+
+Sanic is imported once the arguments are good: `run --help` and usage errors stay quick."""
 
 from __future__ import annotations
 
@@ -11,14 +13,9 @@ import ssl
 import sys
 from collections.abc import Mapping
 
-from sanic import Sanic
-from sanic.worker.loader import AppLoader
-
 from pgqueue_core import InvalidArgument
 
-from .app import create_app, logging_config
 from .config import RunOptions, ServerConfig, parse_run_args, redact_dsn
-from .protocol import GuardedHttpProtocol
 
 log = logging.getLogger("pgqueue.server")
 
@@ -32,6 +29,8 @@ def run_main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
+    from .app import logging_config  # sanic's logging defaults
+
     logging.config.dictConfig(logging_config())
     for warning in options.warnings:
         log.warning("%s", warning)
@@ -119,6 +118,12 @@ def _run(options: RunOptions) -> int:
 
 def serve(config: ServerConfig) -> None:
     """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from .app import create_app
+    from .protocol import GuardedHttpProtocol
+
     scheme = "https" if config.tls else "http"
     log.info(
         "listening on %s://%s:%d%s with %d worker(s)",
