@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -75,6 +76,27 @@ def test_flags() -> None:
     ):
         with pytest.raises(InvalidArgument):
             parse_run_args(bad, env={})
+
+
+def test_app_names() -> None:
+    assert ServerConfig().app_name == "pgqueue"
+    with pytest.raises(InvalidArgument, match="invalid app name"):
+        ServerConfig(app_name="two words")
+    # Outside test mode, Sanic's registry takes one app per name: apps of different names
+    # live side by side in one process, a second app of a name is refused.
+    probe = (
+        "from sanic.exceptions import SanicException\n"
+        "from pgqueue_server import ServerConfig, create_app\n"
+        "apps = [create_app(ServerConfig(app_name=n)) for n in ('pgqueue', 'pgqueue_b')]\n"
+        "assert [app.name for app in apps] == ['pgqueue', 'pgqueue_b']\n"
+        "try:\n"
+        "    create_app(ServerConfig())\n"
+        "except SanicException as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'Sanic app name "pgqueue" already in use.'
 
 
 def test_secrets_stay_out_of_repr() -> None:
