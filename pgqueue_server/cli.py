@@ -9,13 +9,13 @@ import dataclasses
 import functools
 import logging
 import logging.config
-import ssl
 import sys
 from collections.abc import Mapping
 
 from pgqueue_core import InvalidArgument
 
 from .config import RunOptions, ServerConfig, parse_run_args, redact_dsn
+from .tls import check_tls_files
 
 log = logging.getLogger("pgqueue.server")
 
@@ -62,21 +62,8 @@ def check_database(config: ServerConfig) -> None:
 
 def check_tls(config: ServerConfig) -> None:
     """Fail early, and clearly, on TLS files Sanic could not use."""
-    if config.tls_cert is None or config.tls_key is None:
-        return
-    try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-            config.tls_cert, config.tls_key
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise RuntimeError(f"cannot use --tls-cert/--tls-key: {exc}") from exc
-    # Sanic maps host names from the certificate's subjectAltName and fails without one.
-    decoded = ssl._ssl._test_decode_cert(config.tls_cert)  # type: ignore[attr-defined]
-    if "subjectAltName" not in decoded:
-        raise RuntimeError(
-            f"the certificate {config.tls_cert} has no subjectAltName "
-            "(add one, e.g. DNS:localhost,IP:127.0.0.1)"
-        )
+    if config.tls_cert is not None and config.tls_key is not None:
+        check_tls_files(config.tls_cert, config.tls_key)
 
 
 def _run(options: RunOptions) -> int:
