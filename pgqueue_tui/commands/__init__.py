@@ -1,4 +1,4 @@
-"""The client subcommands of `pgqueue`: one module per resource, sharing this registry.
+"""The client subcommands of `pgqueue`: one module per resource, sharing these classes.
 
 Each command is a module-level object that pyproject.toml registers as a `pgqueue.commands`
 entry point (pgqueue_tui/subcommands.py). Modules here import no HTTP library at import time:
