@@ -4,7 +4,6 @@ the database pool, the Managers and the background maintenance."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from typing import Any
 
@@ -25,8 +24,6 @@ from .routes import api
 from .sse import StreamLimits, StreamSettings
 
 log = logging.getLogger("pgqueue.server")
-
-_app_numbers = itertools.count(1)
 
 
 def logging_config() -> dict[str, Any]:
@@ -54,10 +51,12 @@ def logging_config() -> dict[str, Any]:
 def create_app(config: ServerConfig) -> Sanic:
     """The Sanic app serving the pgqueue API described by `config`. Serve it with
     `protocol=GuardedHttpProtocol` (pgqueue_server.protocol), as `pgqueue run` does: that is
-    what enforces the header and body deadlines and the connections per client."""
-    number = next(_app_numbers)
+    what enforces the header and body deadlines and the connections per client.
+
+    The app is named `config.app_name`: two apps of one name cannot exist in one process
+    (Sanic's registry) unless `Sanic.test_mode` is set."""
     app = Sanic(
-        "pgqueue" if number == 1 else f"pgqueue_{number}",
+        config.app_name,
         error_handler=ErrorHandler(config.retry_after),
         dumps=codec.dumps,
         env_prefix=None,

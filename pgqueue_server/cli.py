@@ -1,4 +1,6 @@
-"""`pgqueue run [DSN]`: serve the API, on an embedded PostgreSQL when no DSN is given."""
+"""`pgqueue run [DSN]`: serve the API, on an embedded PostgreSQL when no DSN is given.
+
+Sanic is imported once the arguments are good: `run --help` and usage errors stay quick."""
 
 from __future__ import annotations
 
@@ -7,18 +9,13 @@ import dataclasses
 import functools
 import logging
 import logging.config
-import ssl
 import sys
 from collections.abc import Mapping
 
-from sanic import Sanic
-from sanic.worker.loader import AppLoader
-
 from pgqueue_core import InvalidArgument
 
-from .app import create_app, logging_config
 from .config import RunOptions, ServerConfig, parse_run_args, redact_dsn
-from .protocol import GuardedHttpProtocol
+from .tls import check_tls_files
 
 log = logging.getLogger("pgqueue.server")
 
@@ -32,6 +29,8 @@ def run_main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # argparse: --help (0) or a bad flag (2, message printed)
         return exc.code if isinstance(exc.code, int) else 2
+    from .app import logging_config  # sanic's logging defaults
+
     logging.config.dictConfig(logging_config())
     for warning in options.warnings:
         log.warning("%s", warning)
@@ -63,21 +62,8 @@ def check_database(config: ServerConfig) -> None:
 
 def check_tls(config: ServerConfig) -> None:
     """Fail early, and clearly, on TLS files Sanic could not use."""
-    if config.tls_cert is None or config.tls_key is None:
-        return
-    try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-            config.tls_cert, config.tls_key
-        )
-    except (OSError, ssl.SSLError) as exc:
-        raise RuntimeError(f"cannot use --tls-cert/--tls-key: {exc}") from exc
-    # Sanic maps host names from the certificate's subjectAltName and fails without one.
-    decoded = ssl._ssl._test_decode_cert(config.tls_cert)  # type: ignore[attr-defined]
-    if "subjectAltName" not in decoded:
-        raise RuntimeError(
-            f"the certificate {config.tls_cert} has no subjectAltName "
-            "(add one, e.g. DNS:localhost,IP:127.0.0.1)"
-        )
+    if config.tls_cert is not None and config.tls_key is not None:
+        check_tls_files(config.tls_cert, config.tls_key)
 
 
 def _run(options: RunOptions) -> int:
@@ -119,6 +105,12 @@ def _run(options: RunOptions) -> int:
 
 def serve(config: ServerConfig) -> None:
     """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from .app import create_app
+    from .protocol import GuardedHttpProtocol
+
     scheme = "https" if config.tls else "http"
     log.info(
         "listening on %s://%s:%d%s with %d worker(s)",

@@ -31,6 +31,8 @@ BODY_TIMEOUT = 30.0
 # Enough for a few keep-alive worker pools behind one address (a NAT, a proxy).
 MAX_CONNECTIONS_PER_CLIENT = 256
 _PREFIX_RE = re.compile(r"^(/[A-Za-z0-9._~-]+)*$")
+# Sanic's rule for app names.
+_APP_NAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_-]*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,10 @@ class ServerConfig:
     sse_send_timeout: float = 10.0
     log_requests: bool = True
     configure_logging: bool = False
+    # The Sanic app's name. Sanic keeps every app in a registry keyed by name and refuses a
+    # second app of a name in one process (unless Sanic.test_mode): give each app served at
+    # the same time in one process a name of its own.
+    app_name: str = "pgqueue"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "namespace", validate.namespace(self.namespace))
@@ -87,6 +93,10 @@ class ServerConfig:
             raise InvalidArgument("--tls-cert and --tls-key must be given together")
         if self.workers < 1:
             raise InvalidArgument("--workers must be at least 1")
+        if not _APP_NAME_RE.match(self.app_name):
+            raise InvalidArgument(
+                f"invalid app name {self.app_name!r}: a letter, then letters, digits, _ or -"
+            )
         if not 0 < self.port < 65536:
             raise InvalidArgument(f"port {self.port} is out of range")
         if self.max_body < 1024:

@@ -1,24 +1,22 @@
-"""The `pgqueue` command: client subcommands, `run` (the server) and `tui` (the console)."""
+"""The `pgqueue` command: global options, then the subcommand an installed package registered
+(client commands and `tui` from this package, `run` from the server; pgqueue_tui/subcommands.py)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib
-import importlib.util
-import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from pgqueue_core import __version__
 from pgqueue_core.errors import Conflict, InvalidArgument, NotFound, PgQueueError, Unavailable
 
-from .commands import Commands, Output, UsageError, queues, tasks, tickers
+from . import subcommands
+from .commands import UsageError
 from .config import add_connection_options
 from .errors import Forbidden, Unauthorized
-from .signals import until_stopped
+from .subcommands import Command, CommandUnavailable, Missing, PassThrough, Provider
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # anything else: a server error, an unexpected answer
@@ -96,7 +94,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(names: Sequence[str], commands: Mapping[str, Provider]) -> argparse.ArgumentParser:
+    """The parser of `pgqueue`: a subparser for each of `names`, built by the command where
+    it is loaded and parses its arguments here, a bare one for the others (listed with their
+    summary when loaded; a pass-through command is dispatched before parsing)."""
     parser = _Parser(
         prog="pgqueue",
         description=DESCRIPTION,
@@ -108,99 +109,51 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     _global_options(common, suppress=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    commands = Commands(sub, [common])
-    queues.register(commands)
-    tasks.register(commands)
-    tickers.register(commands)
-    # `run` is dispatched before parsing (its options belong to the server); listed for help.
-    sub.add_parser("run", help="Serve the REST API (see `pgqueue run --help`).", add_help=False)
-    commands.add(
-        "tui",
-        _no_handler,
-        "Open the Textual operations console.",
-        ["pgqueue tui", "pgqueue --url http://queue.internal:8080/api tui --namespace myapp"],
-        until_stopped=True,
-    )
+    for name in names:
+        command = commands.get(name)
+        if isinstance(command, Command) and not isinstance(command, PassThrough):
+            command.add_parser(sub, name, [common])
+        elif command is not None:
+            sub.add_parser(name, help=command.summary, add_help=False)
+        else:
+            sub.add_parser(name, add_help=False)
     return parser
 
 
-async def _no_handler(*_: object) -> None:  # pragma: no cover - `tui` is dispatched in main
-    raise AssertionError("tui has no client handler")
-
-
-# ---- run / tui ------------------------------------------------------------------------
+# ---- dispatch -------------------------------------------------------------------------
 
 _VALUE_OPTIONS = ("--url", "--namespace", "--token", "--timeout")
-_FORWARDED = ("--namespace", "--token")
+_FLAG_OPTIONS = ("--json",)
 
 
-def _run_arguments(argv: Sequence[str]) -> list[str] | None:
-    """The server's arguments when the command is `run`, else None. `--namespace` and
-    `--token` given before `run` are passed on; the other global options do not apply."""
-    forwarded: list[str] = []
+def split_command(argv: Sequence[str]) -> tuple[list[str], str, list[str]] | None:
+    """(the global options before the subcommand, its name, the arguments after it); None
+    when something else comes first (--help, --version, a mistake: argparse reports those)."""
     i = 0
     while i < len(argv):
         arg = argv[i]
-        option = arg.split("=", 1)[0]
-        if arg == "run":
-            return forwarded + list(argv[i + 1 :])
-        if option in _VALUE_OPTIONS:
-            size = 1 if "=" in arg else 2
-            if option in _FORWARDED:
-                forwarded.extend(argv[i : i + size])
-            i += size
-        elif arg == "--json":
+        if arg.split("=", 1)[0] in _VALUE_OPTIONS:
+            i += 1 if "=" in arg else 2
+        elif arg in _FLAG_OPTIONS:
             i += 1
-        else:
+        elif arg.startswith("-"):
             return None
+        else:
+            return list(argv[:i]), arg, list(argv[i + 1 :])
     return None
 
 
-def _run_server(argv: list[str]) -> int:
-    try:
-        from pgqueue_server.cli import run_main
-    except ImportError as exc:
-        return _fail(f"the server is not available ({exc})", EXIT_ERROR)
-    return run_main(argv)
-
-
-def _run_console(ns: argparse.Namespace) -> int:
-    if importlib.util.find_spec("pgqueue_tui.app") is None:
-        return _fail("the console is not available yet (pgqueue_tui.app is missing)", EXIT_ERROR)
-    run_app = getattr(importlib.import_module("pgqueue_tui.app"), "run_app", None)
-    if run_app is None:
-        return _fail("the console is not available yet (no pgqueue_tui.app.run_app)", EXIT_ERROR)
-    return int(run_app(url=ns.url, namespace=ns.namespace, token=ns.token) or 0)
-
-
-# ---- client commands ------------------------------------------------------------------
-
-
-def _execute(ns: argparse.Namespace) -> int:
-    from .client import Client  # aiohttp: only when a command runs, not for --help
-
-    out = Output(json=ns.json)
-    documents: list[Any] = []
-
-    async def run() -> None:
-        client = Client(
-            ns.url,
-            namespace=ns.namespace,
-            token=ns.token,
-            timeout=ns.timeout,
-            on_json=documents.append if out.json else None,
-        )
-        async with client:
-            await ns.handler(client, ns, out)
-
-    if ns.until_stopped:
-        if asyncio.run(until_stopped(run())) is not None:
-            return EXIT_OK  # stopped by SIGINT or SIGTERM, as asked
-    else:
-        asyncio.run(run())
-    if out.json and not out.streaming:
-        print(json.dumps(documents[-1] if documents else None, indent=2, ensure_ascii=False))
-    return EXIT_OK
+def forwarded(before: Sequence[str], options: Sequence[str]) -> list[str]:
+    """The global options among `options` in `before` (as given: `--token=t` or `--token t`)."""
+    kept: list[str] = []
+    i = 0
+    while i < len(before):
+        option = before[i].split("=", 1)[0]
+        size = 2 if option in _VALUE_OPTIONS and "=" not in before[i] else 1
+        if option in options:
+            kept.extend(before[i : i + size])
+        i += size
+    return kept
 
 
 def exit_code(error: PgQueueError) -> int:
@@ -224,10 +177,20 @@ def _fail(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `pgqueue` with `argv` (default: the process's arguments); the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    server_args = _run_arguments(args)
-    if server_args is not None:
-        return _run_server(server_args)
-    parser = build_parser()
+    entries = subcommands.entry_points()
+    split = split_command(args)
+    if split is not None and split[1] in entries:
+        # Only the command named is loaded: `pgqueue queues` never imports the server.
+        before, name, rest = split
+        commands = subcommands.load(entries, [name])
+        provider = commands[name]
+        if isinstance(provider, Missing):
+            return _fail(provider.message(name), EXIT_ERROR)
+        if isinstance(provider, PassThrough):
+            return provider.main(forwarded(before, provider.forwarded_options) + rest)
+    else:
+        commands = subcommands.load(entries)  # for --help, or argparse's list of choices
+    parser = build_parser(list(entries), commands)
     try:
         ns = parser.parse_args(args)
     except _ArgumentError as exc:
@@ -237,14 +200,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help(sys.stderr)
         return _fail("no command given", EXIT_USAGE)
+    command = commands.get(ns.command)
+    if not isinstance(command, Command) or isinstance(command, PassThrough):
+        # A pass-through command argparse found where split_command did not: after an
+        # abbreviated global option (`--name x run`) or `--`.
+        return _fail(
+            f"write the options before {ns.command!r} in full (see 'pgqueue --help')", EXIT_USAGE
+        )
     try:
-        if ns.command == "tui":
-            return _run_console(ns)
-        return _execute(ns)
-    except KeyboardInterrupt:  # Ctrl-C before a long-running command installed its handlers
-        return EXIT_OK if ns.until_stopped else EXIT_INTERRUPTED
+        return command.run(ns)
+    except KeyboardInterrupt:  # Ctrl-C (commands that run until stopped exit 0 themselves)
+        return EXIT_INTERRUPTED
     except UsageError as exc:
         return _fail(f"{exc} (see 'pgqueue {ns.command} --help')", EXIT_USAGE)
+    except CommandUnavailable as exc:
+        return _fail(str(exc), EXIT_ERROR)
     except PgQueueError as exc:
         return _fail(str(exc), exit_code(exc))
     except BrokenPipeError:

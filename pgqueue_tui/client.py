@@ -304,7 +304,6 @@ class Client(Transport):
             url=self.url + "/ticker/next",
             params=self.params(),
             headers=self.headers(),
-            probe=self.probe,
             on_json=self.on_json,
             on_state=on_state,
             min_delay=min_delay,

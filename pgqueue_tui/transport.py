@@ -223,8 +223,3 @@ class Transport:
         if limit is not None:
             params.append(("limit", str(limit)))
         return params
-
-    async def probe(self) -> None:
-        """A cheap request that raises the server's own error (bad token, bad namespace)
-        when a stream was refused with a bare status code."""
-        await self.request("GET", "/ticker", params=[("limit", "1")], notify=False)

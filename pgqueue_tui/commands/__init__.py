@@ -1,12 +1,15 @@
-"""The client subcommands of `pgqueue`: one module per resource, sharing this registry.
+"""The client subcommands of `pgqueue`: one module per resource, sharing these classes.
 
-Modules here import no HTTP library at import time: `pgqueue CMD --help` only builds
-parsers; the client is imported and built by `pgqueue_tui.cli` when a command runs.
+Each command is a module-level object that pyproject.toml registers as a `pgqueue.commands`
+entry point (pgqueue_tui/subcommands.py). Modules here import no HTTP library at import time:
+`pgqueue CMD --help` only builds parsers; the client is imported when a command runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -43,37 +46,79 @@ class Output:
         print(text, flush=True)
 
 
-class Commands:
-    """Adds subcommands with the shared global options and a help text with examples."""
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
 
-    def __init__(self, subparsers: Any, parents: Sequence[argparse.ArgumentParser]) -> None:
-        self._sub = subparsers
-        self._parents = list(parents)
 
-    def add(
-        self,
-        name: str,
-        handler: Handler,
-        summary: str,
-        examples: Sequence[str],
-        details: str = "",
-        *,
-        until_stopped: bool = False,
+@dataclass(frozen=True)
+class ParsedCommand:
+    """A `pgqueue` subcommand (a `pgqueue.commands` entry point) whose arguments `pgqueue`
+    parses: its help text with examples, and its own arguments after the global options."""
+
+    summary: str
+    examples: Sequence[str]
+    details: str = ""
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+    def add_parser(
+        self, subparsers: Any, name: str, parents: Sequence[argparse.ArgumentParser]
     ) -> argparse.ArgumentParser:
-        """`until_stopped`: the command runs until SIGINT or SIGTERM, which stop it cleanly
-        (exit 0) however the process was started."""
-        description = summary if not details else f"{summary}\n\n{details}"
-        epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
-        parser: argparse.ArgumentParser = self._sub.add_parser(
+        description = self.summary if not self.details else f"{self.summary}\n\n{self.details}"
+        epilog = "examples:\n" + "\n".join(f"  {example}" for example in self.examples)
+        parser: argparse.ArgumentParser = subparsers.add_parser(
             name,
-            help=summary,
+            help=self.summary,
             description=description,
             epilog=epilog,
-            parents=self._parents,
+            parents=list(parents),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parser.set_defaults(handler=handler, command=name, until_stopped=until_stopped)
+        self.arguments(parser)
         return parser
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientCommand(ParsedCommand):
+    """A subcommand that talks to a server through the typed client, one `handler` call.
+
+    `until_stopped`: the command runs until SIGINT or SIGTERM, which stop it cleanly (exit 0)
+    however the process was started."""
+
+    handler: Handler
+    until_stopped: bool = False
+
+    def run(self, ns: argparse.Namespace) -> int:
+        from ..client import Client  # aiohttp: only when a command runs, not for --help
+        from ..signals import until_stopped
+
+        handler = self.handler
+        out = Output(json=ns.json)
+        documents: list[Any] = []
+
+        async def run() -> None:
+            client = Client(
+                ns.url,
+                namespace=ns.namespace,
+                token=ns.token,
+                timeout=ns.timeout,
+                on_json=documents.append if out.json else None,
+            )
+            async with client:
+                await handler(client, ns, out)
+
+        try:
+            if self.until_stopped:
+                if asyncio.run(until_stopped(run())) is not None:
+                    return 0  # stopped by SIGINT or SIGTERM, as asked
+            else:
+                asyncio.run(run())
+        except KeyboardInterrupt:  # Ctrl-C before the command installed its handlers
+            if self.until_stopped:
+                return 0
+            raise
+        if out.json and not out.streaming:
+            print(json.dumps(documents[-1] if documents else None, indent=2, ensure_ascii=False))
+        return 0
 
 
 def add_paging(parser: argparse.ArgumentParser, noun: str) -> None:

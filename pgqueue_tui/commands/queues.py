@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pgqueue_core.models import QueueMeta
 
 from .. import output
-from . import Commands, Output, UsageError, add_paging, args
+from . import ClientCommand, Output, UsageError, add_paging, args
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -118,74 +118,87 @@ def _settings(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(cmd: Commands) -> None:
-    cmd.add(
-        "namespaces",
-        namespaces,
-        "List the namespaces that own a queue or a ticker.",
-        ["pgqueue namespaces"],
+def _name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", type=args.name, help="queue name")
+
+
+def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "name", metavar="NAME", type=args.name, help="queue name (a-z, 0-9, _ and -)"
     )
-    p = cmd.add(
-        "queues",
-        list_queues,
-        "List the queues of the namespace.",
-        ["pgqueue queues", "pgqueue --namespace myapp queues --json | jq '.body[].queue'"],
+    _settings(parser)
+    parser.add_argument("--paused", action="store_true", help="create it paused")
+
+
+def _update_arguments(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument(
+        "--name", dest="rename", type=args.name, metavar="NEW", help="rename to NEW"
     )
-    add_paging(p, "queues")
-    p = cmd.add("queue", show_queue, "Show one queue's settings.", ["pgqueue queue emails"])
-    p.add_argument("name", metavar="NAME", type=args.name, help="queue name")
-    p = cmd.add(
-        "create-queue",
-        create_queue,
-        "Create a queue; settings not given get the defaults.",
-        ["pgqueue create-queue emails --ttl 24h --retries 5 --retry-delay 30s"],
-        "Durations: 90s, 1h30m, 2d, PT1H or integer nanoseconds.",
-    )
-    p.add_argument("name", metavar="NAME", type=args.name, help="queue name (a-z, 0-9, _ and -)")
-    _settings(p)
-    p.add_argument("--paused", action="store_true", help="create it paused")
-    p = cmd.add(
-        "update-queue",
-        update_queue,
-        "Change a queue's settings (only those given) or rename it.",
-        ["pgqueue update-queue emails --retries 10", "pgqueue update-queue emails --name mail"],
-    )
-    p.add_argument("name", metavar="NAME", type=args.name, help="queue name")
-    p.add_argument("--name", dest="rename", type=args.name, metavar="NEW", help="rename to NEW")
-    _settings(p)
-    p = cmd.add(
-        "delete-queue",
-        delete_queue,
-        "Delete a queue and all its tasks.",
-        ["pgqueue delete-queue emails"],
-    )
-    p.add_argument("name", metavar="NAME", type=args.name, help="queue name")
-    p = cmd.add(
-        "pause-queue",
-        pause_queue,
-        "Pause a queue: it accepts new tasks but hands none out until resumed.",
-        ["pgqueue pause-queue emails"],
-    )
-    p.add_argument("name", metavar="NAME", type=args.name, help="queue name")
-    p = cmd.add(
-        "resume-queue",
-        resume_queue,
-        "Resume a paused queue.",
-        ["pgqueue resume-queue emails"],
-    )
-    p.add_argument("name", metavar="NAME", type=args.name, help="queue name")
-    p = cmd.add(
-        "requeue",
-        requeue,
-        "Put every failed, expired or cancelled task of a queue back to new.",
-        ["pgqueue requeue --queue emails --status failed"],
-        "The tasks get fresh retries and a fresh TTL.",
-    )
-    p.add_argument("--queue", type=args.name, required=True, help="queue name")
-    p.add_argument("--status", required=True, choices=_REQUEUE_STATUSES, help="which tasks")
-    cmd.add(
-        "stats",
-        stats,
-        "Task counts per queue and status, and each queue's oldest waiting task.",
-        ["pgqueue stats", "pgqueue stats --json | jq '.body[] | {queue, failed: .counts.failed}'"],
-    )
+    _settings(parser)
+
+
+def _requeue_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", type=args.name, required=True, help="queue name")
+    parser.add_argument("--status", required=True, choices=_REQUEUE_STATUSES, help="which tasks")
+
+
+# ---- commands (entry points in pyproject.toml) ------------------------------------------
+
+NAMESPACES = ClientCommand(
+    "List the namespaces that own a queue or a ticker.",
+    ["pgqueue namespaces"],
+    handler=namespaces,
+)
+QUEUES = ClientCommand(
+    "List the queues of the namespace.",
+    ["pgqueue queues", "pgqueue --namespace myapp queues --json | jq '.body[].queue'"],
+    arguments=lambda parser: add_paging(parser, "queues"),
+    handler=list_queues,
+)
+QUEUE = ClientCommand(
+    "Show one queue's settings.", ["pgqueue queue emails"], arguments=_name, handler=show_queue
+)
+CREATE_QUEUE = ClientCommand(
+    "Create a queue; settings not given get the defaults.",
+    ["pgqueue create-queue emails --ttl 24h --retries 5 --retry-delay 30s"],
+    "Durations: 90s, 1h30m, 2d, PT1H or integer nanoseconds.",
+    arguments=_create_arguments,
+    handler=create_queue,
+)
+UPDATE_QUEUE = ClientCommand(
+    "Change a queue's settings (only those given) or rename it.",
+    ["pgqueue update-queue emails --retries 10", "pgqueue update-queue emails --name mail"],
+    arguments=_update_arguments,
+    handler=update_queue,
+)
+DELETE_QUEUE = ClientCommand(
+    "Delete a queue and all its tasks.",
+    ["pgqueue delete-queue emails"],
+    arguments=_name,
+    handler=delete_queue,
+)
+PAUSE_QUEUE = ClientCommand(
+    "Pause a queue: it accepts new tasks but hands none out until resumed.",
+    ["pgqueue pause-queue emails"],
+    arguments=_name,
+    handler=pause_queue,
+)
+RESUME_QUEUE = ClientCommand(
+    "Resume a paused queue.",
+    ["pgqueue resume-queue emails"],
+    arguments=_name,
+    handler=resume_queue,
+)
+REQUEUE = ClientCommand(
+    "Put every failed, expired or cancelled task of a queue back to new.",
+    ["pgqueue requeue --queue emails --status failed"],
+    "The tasks get fresh retries and a fresh TTL.",
+    arguments=_requeue_arguments,
+    handler=requeue,
+)
+STATS = ClientCommand(
+    "Task counts per queue and status, and each queue's oldest waiting task.",
+    ["pgqueue stats", "pgqueue stats --json | jq '.body[] | {queue, failed: .counts.failed}'"],
+    handler=stats,
+)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pgqueue_core.models import Status, TaskMeta
 
 from .. import output
-from . import Commands, Output, add_paging, args
+from . import ClientCommand, Output, add_paging, args
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -74,37 +74,22 @@ async def requeue_task(client: Client, ns: argparse.Namespace, out: Output) -> N
 # ---- parsers ----------------------------------------------------------------------------
 
 
-def register(cmd: Commands) -> None:
-    p = cmd.add(
-        "tasks",
-        list_tasks,
-        "List tasks, oldest first, optionally of one queue and status.",
-        ["pgqueue tasks --queue emails --status failed", "pgqueue tasks --json | jq '.count'"],
-    )
-    p.add_argument("--queue", type=args.name, help="only this queue's tasks")
-    p.add_argument("--status", choices=[s.value for s in Status], help="only tasks in STATUS")
-    add_paging(p, "tasks")
+def _task_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", metavar="ID", type=args.task_id, help="task id")
 
-    p = cmd.add("task", show_task, "Show one task: payload, result, times.", ["pgqueue task 42"])
-    p.add_argument("id", metavar="ID", type=args.task_id, help="task id")
 
-    p = cmd.add(
-        "create-task",
-        create_task,
-        "Create a task in a queue.",
-        [
-            """pgqueue create-task emails --payload '{"to": "a@b.c"}'""",
-            "pgqueue create-task emails --payload @mail.json --delay 10m",
-            """pgqueue create-task reports --payload '"daily"' --key daily-2026-11-28""",
-        ],
-        "The payload is any JSON (default null); @FILE reads it from a file, @- from stdin.\n"
-        "With --key, while a live task of the queue has that key, it is returned instead.",
-    )
-    p.add_argument("queue", metavar="QUEUE", type=args.name, help="queue name")
-    p.add_argument(
+def _list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", type=args.name, help="only this queue's tasks")
+    parser.add_argument("--status", choices=[s.value for s in Status], help="only tasks in STATUS")
+    add_paging(parser, "tasks")
+
+
+def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("queue", metavar="QUEUE", type=args.name, help="queue name")
+    parser.add_argument(
         "--payload", metavar="JSON", type=args.json_value, default=None, help="JSON payload"
     )
-    when = p.add_mutually_exclusive_group()
+    when = parser.add_mutually_exclusive_group()
     when.add_argument(
         "--delayed-at",
         type=args.timestamp,
@@ -112,32 +97,20 @@ def register(cmd: Commands) -> None:
         help="not before TIME (ISO 8601; local time unless it has an offset)",
     )
     when.add_argument("--delay", type=args.duration, metavar="DURATION", help="not before now+D")
-    p.add_argument("--priority", type=args.integer, default=0, help="higher runs first (0)")
-    p.add_argument("--key", help="de-duplication key")
+    parser.add_argument("--priority", type=args.integer, default=0, help="higher runs first (0)")
+    parser.add_argument("--key", help="de-duplication key")
 
-    p = cmd.add(
-        "retain-task",
-        retain_task,
-        "Claim the next ready task as WORKER (for debugging and scripts).",
-        ["pgqueue retain-task --worker me emails", "pgqueue retain-task --worker me"],
-        "Without QUEUE, any queue of the namespace. Prints nothing useful and exits 0 "
-        "when no task is ready (with --json: null).",
-    )
-    p.add_argument("queues", nargs="*", type=args.name, metavar="QUEUE", help="queues to take from")
-    p.add_argument("--worker", required=True, help="worker name recorded on the task")
 
-    p = cmd.add(
-        "complete-task",
-        complete_task,
-        "Release a retained task: done, or failed with --error.",
-        [
-            """pgqueue complete-task 42 --result '{"sent": true}'""",
-            """pgqueue complete-task 42 --error '{"error": "SMTP 421"}'""",
-        ],
-        "A failed task is retried after its backoff while it has retries left.",
+def _retain_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "queues", nargs="*", type=args.name, metavar="QUEUE", help="queues to take from"
     )
-    p.add_argument("id", metavar="ID", type=args.task_id, help="task id")
-    outcome = p.add_mutually_exclusive_group()
+    parser.add_argument("--worker", required=True, help="worker name recorded on the task")
+
+
+def _complete_arguments(parser: argparse.ArgumentParser) -> None:
+    _task_id(parser)
+    outcome = parser.add_mutually_exclusive_group()
     outcome.add_argument(
         "--error",
         metavar="JSON",
@@ -152,20 +125,62 @@ def register(cmd: Commands) -> None:
         default=args.NOT_GIVEN,
         help="succeed with this result",
     )
-    p.add_argument("--worker", help="only if WORKER still holds it")
+    parser.add_argument("--worker", help="only if WORKER still holds it")
 
-    p = cmd.add(
-        "cancel-task",
-        cancel_task,
-        "Cancel a task: a waiting one at once, a retained one when its worker learns.",
-        ["pgqueue cancel-task 42"],
-    )
-    p.add_argument("id", metavar="ID", type=args.task_id, help="task id")
 
-    p = cmd.add(
-        "requeue-task",
-        requeue_task,
-        "Put a failed, expired or cancelled task back to new with fresh retries and TTL.",
-        ["pgqueue requeue-task 42"],
-    )
-    p.add_argument("id", metavar="ID", type=args.task_id, help="task id")
+# ---- commands (entry points in pyproject.toml) ------------------------------------------
+
+TASKS = ClientCommand(
+    "List tasks, oldest first, optionally of one queue and status.",
+    ["pgqueue tasks --queue emails --status failed", "pgqueue tasks --json | jq '.count'"],
+    arguments=_list_arguments,
+    handler=list_tasks,
+)
+TASK = ClientCommand(
+    "Show one task: payload, result, times.",
+    ["pgqueue task 42"],
+    arguments=_task_id,
+    handler=show_task,
+)
+CREATE_TASK = ClientCommand(
+    "Create a task in a queue.",
+    [
+        """pgqueue create-task emails --payload '{"to": "a@b.c"}'""",
+        "pgqueue create-task emails --payload @mail.json --delay 10m",
+        """pgqueue create-task reports --payload '"daily"' --key daily-2026-11-28""",
+    ],
+    "The payload is any JSON (default null); @FILE reads it from a file, @- from stdin.\n"
+    "With --key, while a live task of the queue has that key, it is returned instead.",
+    arguments=_create_arguments,
+    handler=create_task,
+)
+RETAIN_TASK = ClientCommand(
+    "Claim the next ready task as WORKER (for debugging and scripts).",
+    ["pgqueue retain-task --worker me emails", "pgqueue retain-task --worker me"],
+    "Without QUEUE, any queue of the namespace. Prints nothing useful and exits 0 "
+    "when no task is ready (with --json: null).",
+    arguments=_retain_arguments,
+    handler=retain_task,
+)
+COMPLETE_TASK = ClientCommand(
+    "Release a retained task: done, or failed with --error.",
+    [
+        """pgqueue complete-task 42 --result '{"sent": true}'""",
+        """pgqueue complete-task 42 --error '{"error": "SMTP 421"}'""",
+    ],
+    "A failed task is retried after its backoff while it has retries left.",
+    arguments=_complete_arguments,
+    handler=complete_task,
+)
+CANCEL_TASK = ClientCommand(
+    "Cancel a task: a waiting one at once, a retained one when its worker learns.",
+    ["pgqueue cancel-task 42"],
+    arguments=_task_id,
+    handler=cancel_task,
+)
+REQUEUE_TASK = ClientCommand(
+    "Put a failed, expired or cancelled task back to new with fresh retries and TTL.",
+    ["pgqueue requeue-task 42"],
+    arguments=_task_id,
+    handler=requeue_task,
+)

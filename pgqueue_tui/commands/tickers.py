@@ -11,7 +11,7 @@ from pgqueue_core.errors import PgQueueError
 from pgqueue_core.models import MISSING, TickerMeta
 
 from .. import output
-from . import Commands, Output, UsageError, add_paging, args
+from . import ClientCommand, Output, UsageError, add_paging, args
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -102,42 +102,29 @@ async def next_ticker(client: Client, ns: argparse.Namespace, out: Output) -> No
 # ---- parsers ----------------------------------------------------------------------------
 
 
-def register(cmd: Commands) -> None:
-    p = cmd.add("tickers", list_tickers, "List the tickers of the namespace.", ["pgqueue tickers"])
-    add_paging(p, "tickers")
+def _name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
 
-    p = cmd.add("ticker", show_ticker, "Show one ticker.", ["pgqueue ticker hourly-report"])
-    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
 
-    p = cmd.add(
-        "create-ticker",
-        create_ticker,
-        "Create a ticker that fires every INTERVAL (default 1m; first firing: at once).",
-        [
-            "pgqueue create-ticker heartbeat",
-            "pgqueue create-ticker cache-sweep 30s",
-            """pgqueue create-ticker hourly-report --interval 1h --payload '{"kind": "hourly"}'""",
-        ],
-        "INTERVAL is given after the name or with --interval; without it the ticker fires\n"
-        "every minute. The payload (default {}) is any JSON; @FILE reads it from a file,\n"
-        "@- from stdin.",
+def _create_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "name", metavar="NAME", type=args.name, help="ticker name (a-z, 0-9, _ and -)"
     )
-    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name (a-z, 0-9, _ and -)")
-    p.add_argument(
+    parser.add_argument(
         "interval",
         metavar="INTERVAL",
         nargs="?",
         type=args.duration,
         help="period, at least 1s (e.g. 30s, 1h; default 1m)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--interval",
         dest="interval_flag",
         metavar="INTERVAL",
         type=args.duration,
         help="the same as INTERVAL",
     )
-    p.add_argument(
+    parser.add_argument(
         "--payload",
         metavar="JSON",
         type=args.json_value,
@@ -145,16 +132,14 @@ def register(cmd: Commands) -> None:
         help="JSON payload",
     )
 
-    p = cmd.add(
-        "update-ticker",
-        update_ticker,
-        "Change a ticker's interval or payload, or rename it.",
-        ["pgqueue update-ticker hourly-report --interval 2h"],
+
+def _update_arguments(parser: argparse.ArgumentParser) -> None:
+    _name(parser)
+    parser.add_argument(
+        "--name", dest="rename", type=args.name, metavar="NEW", help="rename to NEW"
     )
-    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
-    p.add_argument("--name", dest="rename", type=args.name, metavar="NEW", help="rename to NEW")
-    p.add_argument("--interval", type=args.duration, help="new period")
-    p.add_argument(
+    parser.add_argument("--interval", type=args.duration, help="new period")
+    parser.add_argument(
         "--payload",
         metavar="JSON",
         type=args.json_value,
@@ -162,16 +147,46 @@ def register(cmd: Commands) -> None:
         help="new payload",
     )
 
-    p = cmd.add("delete-ticker", delete_ticker, "Delete a ticker.", ["pgqueue delete-ticker old"])
-    p.add_argument("name", metavar="NAME", type=args.name, help="ticker name")
 
-    cmd.add(
-        "next-ticker",
-        next_ticker,
-        "Print each matured ticker as it fires, until Ctrl-C.",
-        ["pgqueue next-ticker", "pgqueue next-ticker --json | jq -c '{ticker, timestamp}'"],
-        "Each firing goes to one listener only. A dropped connection is re-established\n"
-        "with backoff. Ctrl-C (SIGINT) or SIGTERM closes the stream and exits with status 0,\n"
-        "also when started in the background (`&`). With --json, one JSON document per line.",
-        until_stopped=True,
-    )
+# ---- commands (entry points in pyproject.toml) ------------------------------------------
+
+TICKERS = ClientCommand(
+    "List the tickers of the namespace.",
+    ["pgqueue tickers"],
+    arguments=lambda parser: add_paging(parser, "tickers"),
+    handler=list_tickers,
+)
+TICKER = ClientCommand(
+    "Show one ticker.", ["pgqueue ticker hourly-report"], arguments=_name, handler=show_ticker
+)
+CREATE_TICKER = ClientCommand(
+    "Create a ticker that fires every INTERVAL (default 1m; first firing: at once).",
+    [
+        "pgqueue create-ticker heartbeat",
+        "pgqueue create-ticker cache-sweep 30s",
+        """pgqueue create-ticker hourly-report --interval 1h --payload '{"kind": "hourly"}'""",
+    ],
+    "INTERVAL is given after the name or with --interval; without it the ticker fires\n"
+    "every minute. The payload (default {}) is any JSON; @FILE reads it from a file,\n"
+    "@- from stdin.",
+    arguments=_create_arguments,
+    handler=create_ticker,
+)
+UPDATE_TICKER = ClientCommand(
+    "Change a ticker's interval or payload, or rename it.",
+    ["pgqueue update-ticker hourly-report --interval 2h"],
+    arguments=_update_arguments,
+    handler=update_ticker,
+)
+DELETE_TICKER = ClientCommand(
+    "Delete a ticker.", ["pgqueue delete-ticker old"], arguments=_name, handler=delete_ticker
+)
+NEXT_TICKER = ClientCommand(
+    "Print each matured ticker as it fires, until Ctrl-C.",
+    ["pgqueue next-ticker", "pgqueue next-ticker --json | jq -c '{ticker, timestamp}'"],
+    "Each firing goes to one listener only. A dropped connection is re-established\n"
+    "with backoff. Ctrl-C (SIGINT) or SIGTERM closes the stream and exits with status 0,\n"
+    "also when started in the background (`&`). With --json, one JSON document per line.",
+    handler=next_ticker,
+    until_stopped=True,
+)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,14 +89,22 @@ class Server:
 
 
 def make_config(dsn: str, **changes: Any) -> ServerConfig:
-    """A config for tests: small pool, quick SSE polling."""
-    base = ServerConfig(dsn=dsn, pool_min=1, pool_max=4, acquire_timeout=5.0)
+    """A config for tests: small pool, quick SSE polling, an app name of its own (tests run
+    several apps at once, and Sanic's registry holds one app per name)."""
+    base = ServerConfig(
+        dsn=dsn,
+        pool_min=1,
+        pool_max=4,
+        acquire_timeout=5.0,
+        app_name=f"pgqueue_{uuid.uuid4().hex[:12]}",
+    )
     return dataclasses.replace(base, **changes)
 
 
 @contextlib.asynccontextmanager
 async def running(config: ServerConfig) -> AsyncIterator[Server]:
-    """Serve `config` on 127.0.0.1 at a port the OS picks, inside this event loop."""
+    """Serve `config` on 127.0.0.1 at a port the OS picks, inside this event loop; the app
+    leaves Sanic's registry of apps when it stops."""
     app = create_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -126,6 +135,7 @@ async def running(config: ServerConfig) -> AsyncIterator[Server]:
             conn.abort()
         await server.after_stop()
         sock.close()
+        Sanic.unregister_app(app)
 
 
 @pytest.fixture

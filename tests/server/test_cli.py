@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from pgqueue_core import InvalidArgument
 from pgqueue_server.cli import run_main
 from pgqueue_server.config import ServerConfig, parse_addr, parse_run_args, redact_dsn
+from pgqueue_server.tls import check_tls_files, has_subject_alt_name
 
 from .conftest import free_port, http_session, serve_process, wait_exit, wait_up
 
@@ -75,6 +77,27 @@ def test_flags() -> None:
     ):
         with pytest.raises(InvalidArgument):
             parse_run_args(bad, env={})
+
+
+def test_app_names() -> None:
+    assert ServerConfig().app_name == "pgqueue"
+    with pytest.raises(InvalidArgument, match="invalid app name"):
+        ServerConfig(app_name="two words")
+    # Outside test mode, Sanic's registry takes one app per name: apps of different names
+    # live side by side in one process, a second app of a name is refused.
+    probe = (
+        "from sanic.exceptions import SanicException\n"
+        "from pgqueue_server import ServerConfig, create_app\n"
+        "apps = [create_app(ServerConfig(app_name=n)) for n in ('pgqueue', 'pgqueue_b')]\n"
+        "assert [app.name for app in apps] == ['pgqueue', 'pgqueue_b']\n"
+        "try:\n"
+        "    create_app(ServerConfig())\n"
+        "except SanicException as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'Sanic app name "pgqueue" already in use.'
 
 
 def test_secrets_stay_out_of_repr() -> None:
@@ -146,15 +169,43 @@ async def test_run_without_dsn_uses_embedded_postgres(tmp_path: Path) -> None:
     assert not (data_dir / "postmaster.pid").exists()  # stopped with the server
 
 
-def _certificate(folder: Path, *extra: str) -> tuple[Path, Path]:
-    cert, key = folder / "cert.pem", folder / "key.pem"
+EC_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1")
+SAN = ("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+
+
+def _certificate(
+    folder: Path, *extra: str, key_type: tuple[str, ...] = EC_KEY, name: str = "cert"
+) -> tuple[Path, Path]:
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         *extra],
+        ["openssl", "req", "-x509", *key_type, "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost", *extra],
         check=True, capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+@pytest.mark.parametrize("key_type", [EC_KEY, ("-newkey", "rsa:2048")], ids=["ec", "rsa"])
+def test_subject_alt_name_is_read_from_the_certificate(
+    tmp_path: Path, key_type: tuple[str, ...]
+) -> None:
+    bare, bare_key = _certificate(tmp_path, key_type=key_type, name="bare")
+    named, named_key = _certificate(tmp_path, *SAN, key_type=key_type, name="named")
+    other = ("-addext", "keyUsage=digitalSignature", "-addext", "extendedKeyUsage=serverAuth")
+    extended, _ = _certificate(tmp_path, *other, key_type=key_type, name="extended")
+    assert not has_subject_alt_name(bare.read_text())
+    assert not has_subject_alt_name(extended.read_text())  # other extensions only
+    assert has_subject_alt_name(named.read_text())
+    # A file with the key first, then the chain: the first certificate is the one served.
+    assert has_subject_alt_name(named_key.read_text() + named.read_text() + bare.read_text())
+    assert not has_subject_alt_name(bare.read_text() + named.read_text())
+    check_tls_files(str(named), str(named_key))
+    with pytest.raises(RuntimeError, match="has no subjectAltName"):
+        check_tls_files(str(bare), str(bare_key))
+    with pytest.raises(ValueError, match="no PEM certificate"):
+        has_subject_alt_name(bare_key.read_text())
+    with pytest.raises(ValueError, match="not a DER certificate"):
+        has_subject_alt_name("-----BEGIN CERTIFICATE-----\nMAMC\n-----END CERTIFICATE-----\n")
 
 
 def test_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
@@ -177,7 +228,7 @@ def test_unusable_tls_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 async def test_run_with_tls(dsn: str, tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path, "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1")
+    cert, key = _certificate(tmp_path, *SAN)
     port = free_port()
     args = [dsn, "--addr", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key)]
     log = tmp_path / "server.log"

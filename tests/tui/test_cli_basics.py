@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 
 from pgqueue_core import __version__
 from pgqueue_tui import cli
 
-from .conftest import PGQUEUE, assert_error, clean_env, free_port, run_cli
+from .conftest import PGQUEUE, Result, assert_error, clean_env, free_port, run_cli
 
 CLIENT_COMMANDS = [
     "namespaces", "queues", "queue", "create-queue", "update-queue", "delete-queue",
@@ -29,7 +31,9 @@ def unreachable_url() -> str:
 def test_top_level_help_lists_every_command_with_examples() -> None:
     result = run_cli("--help")
     assert result.code == 0, result.err
-    for command in [*CLIENT_COMMANDS, "run", "tui"]:
+    registered = {entry.name for entry in entry_points(group="pgqueue.commands")}
+    assert registered == {*CLIENT_COMMANDS, "run", "tui"}
+    for command in registered:
         assert f"    {command} " in result.out, command
     assert "examples:" in result.out
     assert "exit codes:" in result.out
@@ -58,19 +62,33 @@ def test_run_help_comes_from_the_server() -> None:
     assert "--addr" in result.out
 
 
-def test_queues_help_imports_neither_textual_nor_sanic_nor_aiohttp() -> None:
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["queues", "--help"], 0),
+        (["--json", "create-task", "q", "--payload", "{oops"], 2),
+        (["--help"], 0),
+        (["run", "--help"], 0),
+        (["--namespace", "x", "run", "--addr", "nowhere"], 2),
+    ],
+)
+def test_parsing_imports_neither_textual_nor_sanic_nor_aiohttp(args: list[str], code: int) -> None:
     probe = (
         "import sys\n"
         "from pgqueue_tui.cli import main\n"
-        "code = main(['queues', '--help'])\n"
+        f"code = main({args!r})\n"
         "heavy = sorted(m for m in ('textual', 'sanic', 'aiohttp') if m in sys.modules)\n"
-        "print(code, ','.join(heavy) or 'none')\n"
+        "server = 'pgqueue_server' in sys.modules\n"
+        "print(code, ','.join(heavy) or 'none', server)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=clean_env(), timeout=60
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "0 none"
+    loaded_code, heavy, server = proc.stdout.strip().splitlines()[-1].split()
+    assert (int(loaded_code), heavy) == (code, "none")
+    if args[0] != "--help" and "run" not in args:  # a client command loads its provider only
+        assert server == "False"
 
 
 def test_console_script_starts_quickly_enough_for_help() -> None:
@@ -158,21 +176,86 @@ def test_payload_from_stdin_is_read() -> None:
     assert_error(result, 4, url)
 
 
-def test_tui_reports_when_the_console_is_missing() -> None:
-    import importlib.util
+def test_split_command_and_forwarded_options() -> None:
+    assert cli.split_command(["run", "--addr", ":1", "dsn"]) == ([], "run", ["--addr", ":1", "dsn"])
+    before, name, rest = cli.split_command(["--namespace", "a", "--json", "run", "x"]) or (
+        [],
+        "",
+        [],
+    )
+    assert (name, rest) == ("run", ["x"])
+    assert cli.forwarded(before, ("--namespace", "--token")) == ["--namespace", "a"]
+    before, name, rest = cli.split_command(["--token=t", "--url", "u", "run"]) or ([], "", [])
+    assert cli.forwarded(before, ("--namespace", "--token")) == ["--token=t"]
+    assert cli.split_command(["queues", "run"]) == ([], "queues", ["run"])
+    assert cli.split_command(["--timeout", "5", "tui"]) == (["--timeout", "5"], "tui", [])
+    assert cli.split_command(["--version", "run"]) is None
+    assert cli.split_command(["--url"]) is None
+    assert cli.split_command([]) is None
 
-    if importlib.util.find_spec("pgqueue_tui.app") is not None:
-        pytest.skip("the console exists")
-    assert_error(run_cli("tui"), 1, "console is not available")
+
+def test_a_missing_provider_is_one_clear_line_and_the_rest_still_works() -> None:
+    # The server package cannot be imported: `run` is listed as not available, naming it is
+    # one `Error:` line, and the console's commands are unaffected.
+    probe = (
+        "import sys\n"
+        "sys.modules['pgqueue_server'] = None  # import fails: as if not installed\n"
+        "from pgqueue_tui.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+
+    def pgqueue(*args: str) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            capture_output=True, text=True, env=clean_env(), timeout=60,
+        )  # fmt: skip
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    assert_error(
+        pgqueue("--namespace", "x", "run", "--addr", ":1"),
+        1,
+        "the 'run' command is not available: cannot load pgqueue_server.command:RUN",
+        "ModuleNotFoundError",
+    )
+    listing = pgqueue("--help")
+    assert listing.code == 0
+    assert "    run                 (not available: ModuleNotFoundError" in listing.out
+    assert "    queues " in listing.out
+    assert_error(pgqueue("queues", "--url", unreachable_url()), 4, "cannot reach")
 
 
-def test_run_arguments_pass_through() -> None:
-    assert cli._run_arguments(["run", "--addr", ":1", "dsn"]) == ["--addr", ":1", "dsn"]
-    assert cli._run_arguments(["--namespace", "a", "--json", "run", "x"]) == [
-        "--namespace",
-        "a",
-        "x",
-    ]
-    assert cli._run_arguments(["--token=t", "--url", "u", "run"]) == ["--token=t"]
-    assert cli._run_arguments(["queues", "run"]) is None
-    assert cli._run_arguments([]) is None
+def test_other_packages_can_add_subcommands(tmp_path: Path) -> None:
+    # A distribution of our own making registers a pass-through command and a broken one.
+    dist = tmp_path / "pgqueue_plugin_example-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pgqueue-plugin-example\n"
+                                   "Version: 1.0\n")  # fmt: skip
+    (dist / "entry_points.txt").write_text(
+        "[pgqueue.commands]\n"
+        "hello = pgqueue_plugin_example:HELLO\n"
+        "broken = pgqueue_plugin_nowhere:COMMAND\n"
+    )
+    (tmp_path / "pgqueue_plugin_example.py").write_text(
+        "class Hello:\n"
+        "    summary = 'Say hello.'\n"
+        "    forwarded_options = ('--namespace',)\n"
+        "    def main(self, argv):\n"
+        "        print('hello', argv)\n"
+        "        return 7\n"
+        "HELLO = Hello()\n"
+    )
+
+    def pgqueue(*args: str) -> Result:
+        return run_cli(*args, PYTHONPATH=str(tmp_path))
+
+    listing = pgqueue("--help")
+    assert "    hello               Say hello." in listing.out
+    assert "    broken              (not available: ModuleNotFoundError" in listing.out
+    greeted = pgqueue("--namespace", "ns", "--json", "hello", "a", "--b")
+    assert (greeted.code, greeted.out) == (7, "hello ['--namespace', 'ns', 'a', '--b']\n")
+    assert_error(
+        pgqueue("broken"),
+        1,
+        "the 'broken' command is not available: cannot load pgqueue_plugin_nowhere:COMMAND "
+        "(ModuleNotFoundError: No module named 'pgqueue_plugin_nowhere')",
+    )
