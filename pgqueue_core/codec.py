@@ -190,12 +190,12 @@ def encode_list(total: int, items: Sequence[Any]) -> JSON:
 
 
 def encode_input(obj: Any) -> JSON:
-    """The request body for a model of what to create or change: fields not given (None,
-    MISSING) are left out."""
+    """The request body for a model of what to create or change: fields not given (MISSING,
+    or None where None is not a JSON value) are left out."""
     body: JSON = {}
     for f in fields(type(obj)):
         value = getattr(obj, f.attr)
-        if value is None or value is MISSING:
+        if value is MISSING or (value is None and f.kind != "json"):
             continue
         if f.kind == "duration":
             value = to_ns(value)

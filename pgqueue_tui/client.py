@@ -14,13 +14,15 @@ when something other than a pgqueue server answered.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
 
-from pgqueue_core import wire
+from pgqueue_core import codec
 from pgqueue_core.durations import to_ns
 from pgqueue_core.errors import InvalidArgument
 from pgqueue_core.models import (
@@ -40,6 +42,8 @@ from .errors import ConnectionFailed, ProtocolError
 from .stream import StateHook, TickerStream
 from .transport import JSONHook, Page, Params, Transport, check_url, decoded
 
+T = TypeVar("T")
+
 __all__ = [
     "DEFAULT_URL",
     "Client",
@@ -51,43 +55,20 @@ __all__ = [
 ]
 
 
-def _queue_body(meta: QueueMeta) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if meta.queue is not None:
-        body["queue"] = meta.queue
-    for field in ("ttl", "retry_delay", "lease"):
-        value = getattr(meta, field)
-        if value is not None:
-            body[field] = to_ns(value)
-    for field in ("retries", "concurrency", "paused"):
-        value = getattr(meta, field)
-        if value is not None:
-            body[field] = value
-    return body
+def _decoder(cls: type[T]) -> Callable[[Any], T]:
+    return functools.partial(codec.decode, cls)
 
 
-def _ticker_body(meta: TickerMeta) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    if meta.ticker is not None:
-        body["ticker"] = meta.ticker
-    if meta.interval is not None:
-        body["interval"] = to_ns(meta.interval)
-    if meta.payload is not MISSING:
-        body["payload"] = meta.payload
-    return body
+_QUEUE = _decoder(Queue)
+_TASK = _decoder(Task)
+_TICKER = _decoder(Ticker)
+_SUMMARY = _decoder(QueueSummary)
 
 
 def _task_body(queue: str, meta: TaskMeta) -> dict[str, Any]:
     if meta.payload is MISSING:
         raise InvalidArgument("payload is required (use None for a JSON null payload)")
-    body: dict[str, Any] = {"queue": queue, "payload": meta.payload}
-    if meta.delayed_at is not None:
-        body["delayed_at"] = wire.format_time(meta.delayed_at)
-    if meta.priority:
-        body["priority"] = meta.priority
-    if meta.key is not None:
-        body["key"] = meta.key
-    return body
+    return {"queue": queue, **codec.encode_input(meta)}
 
 
 def _q(name: str) -> str:
@@ -159,24 +140,24 @@ class Client(Transport):
     # ---- queues -------------------------------------------------------------------
 
     async def list_queues(self, offset: int = 0, limit: int | None = None) -> Page[Queue]:
-        return await self.page(wire.decode_queue, "/queue", self.paging(offset, limit))
+        return await self.page(_QUEUE, "/queue", self.paging(offset, limit))
 
     async def get_queue(self, name: str) -> Queue:
-        return await self.one(wire.decode_queue, "GET", _q(name))
+        return await self.one(_QUEUE, "GET", _q(name))
 
     async def create_queue(self, meta: QueueMeta) -> Queue:
         """Create a queue (Conflict if it exists); fields not given get the defaults."""
         if not meta.queue:
             raise InvalidArgument("the queue name is required")
-        return await self.one(wire.decode_queue, "POST", "/queue", body=_queue_body(meta))
+        return await self.one(_QUEUE, "POST", "/queue", body=codec.encode_input(meta))
 
     async def update_queue(self, name: str, meta: QueueMeta) -> Queue:
         """Change the fields given; `meta.queue` renames, `concurrency=0` removes the limit."""
-        return await self.one(wire.decode_queue, "PATCH", _q(name), body=_queue_body(meta))
+        return await self.one(_QUEUE, "PATCH", _q(name), body=codec.encode_input(meta))
 
     async def delete_queue(self, name: str) -> Queue:
         """Delete a queue and its tasks; returns the deleted queue."""
-        return await self.one(wire.decode_queue, "DELETE", _q(name))
+        return await self.one(_QUEUE, "DELETE", _q(name))
 
     async def pause_queue(self, name: str) -> Queue:
         """Stop handing out the queue's tasks (it still accepts new ones)."""
@@ -193,7 +174,7 @@ class Client(Transport):
 
     async def queue_summaries(self) -> list[QueueSummary]:
         """Every queue of the namespace with its task counts per status."""
-        return (await self.page(wire.decode_summary, "/stats")).items
+        return (await self.page(_SUMMARY, "/stats")).items
 
     # ---- tasks --------------------------------------------------------------------
 
@@ -209,10 +190,10 @@ class Client(Transport):
             params.append(("queue", queue))
         if status is not None:
             params.append(("status", str(status)))
-        return await self.page(wire.decode_task, "/task", params)
+        return await self.page(_TASK, "/task", params)
 
     async def get_task(self, task_id: int) -> Task:
-        return await self.one(wire.decode_task, "GET", _t(task_id))
+        return await self.one(_TASK, "GET", _t(task_id))
 
     async def create_task(self, queue: str, meta: TaskMeta) -> Task:
         """Create a task (NotFound for an unknown queue); with a live `key`, that task."""
@@ -221,7 +202,7 @@ class Client(Transport):
     async def create_task_or_get(self, queue: str, meta: TaskMeta) -> tuple[Task, bool]:
         """Like create_task, and whether a new task was created (False: de-duplicated)."""
         status, doc = await self.request("POST", "/task", body=_task_body(queue, meta))
-        return decoded(wire.decode_task, doc, self.url + "/task"), status == 201
+        return decoded(_TASK, doc, self.url + "/task"), status == 201
 
     async def next_task(self, worker: str, *queues: str) -> Task | None:
         """Retain the oldest eligible task of `queues` (any queue when none is named);
@@ -233,7 +214,7 @@ class Client(Transport):
         else:
             params.extend(("queue", queue) for queue in queues)
         doc = await self.call("PUT", path, params=params)
-        return None if doc is None else decoded(wire.decode_task, doc, self.url + path)
+        return None if doc is None else decoded(_TASK, doc, self.url + path)
 
     async def release_task(
         self, task_id: int, success: bool = True, result: Any = None, *, worker: str | None = None
@@ -243,7 +224,7 @@ class Client(Transport):
         body: dict[str, Any] = {"fail": not success, "result": result}
         if worker is not None:
             body["worker"] = worker
-        return await self.one(wire.decode_task, "PATCH", _t(task_id), body=body)
+        return await self.one(_TASK, "PATCH", _t(task_id), body=body)
 
     async def extend_lease(
         self, task_id: int, lease: timedelta | None = None, *, worker: str | None = None
@@ -255,36 +236,36 @@ class Client(Transport):
             body["lease"] = to_ns(lease)
         if worker is not None:
             body["worker"] = worker
-        return await self.one(wire.decode_task, "PATCH", _t(task_id), body=body)
+        return await self.one(_TASK, "PATCH", _t(task_id), body=body)
 
     async def cancel_task(self, task_id: int) -> Task:
         """Cancel a waiting task now, or flag a retained one (Conflict when terminal)."""
-        return await self.one(wire.decode_task, "POST", _t(task_id) + "/cancel")
+        return await self.one(_TASK, "POST", _t(task_id) + "/cancel")
 
     async def requeue_task(self, task_id: int) -> Task:
         """Put a failed, expired or cancelled task back to new with fresh retries and TTL."""
-        return await self.one(wire.decode_task, "POST", _t(task_id) + "/requeue")
+        return await self.one(_TASK, "POST", _t(task_id) + "/requeue")
 
     # ---- tickers ------------------------------------------------------------------
 
     async def list_tickers(self, offset: int = 0, limit: int | None = None) -> Page[Ticker]:
-        return await self.page(wire.decode_ticker, "/ticker", self.paging(offset, limit))
+        return await self.page(_TICKER, "/ticker", self.paging(offset, limit))
 
     async def get_ticker(self, name: str) -> Ticker:
-        return await self.one(wire.decode_ticker, "GET", _k(name))
+        return await self.one(_TICKER, "GET", _k(name))
 
     async def create_ticker(self, meta: TickerMeta) -> Ticker:
         """Create a ticker (Conflict if it exists); payload defaults to {}."""
         if not meta.ticker:
             raise InvalidArgument("the ticker name is required")
-        return await self.one(wire.decode_ticker, "POST", "/ticker", body=_ticker_body(meta))
+        return await self.one(_TICKER, "POST", "/ticker", body=codec.encode_input(meta))
 
     async def update_ticker(self, name: str, meta: TickerMeta) -> Ticker:
         """Change the fields given; `meta.ticker` renames."""
-        return await self.one(wire.decode_ticker, "PATCH", _k(name), body=_ticker_body(meta))
+        return await self.one(_TICKER, "PATCH", _k(name), body=codec.encode_input(meta))
 
     async def delete_ticker(self, name: str) -> Ticker:
-        return await self.one(wire.decode_ticker, "DELETE", _k(name))
+        return await self.one(_TICKER, "DELETE", _k(name))
 
     def ticker_stream(
         self,

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from pgqueue_core import wire
+from pgqueue_core import codec
 from pgqueue_core.errors import PgQueueError
 from pgqueue_core.models import Ticker
 
@@ -63,7 +63,7 @@ class TickerStream(EventSource[Ticker]):
             return None
         try:
             doc = json.loads(event.data)
-            ticker = wire.decode_ticker(doc)
+            ticker = codec.decode(Ticker, doc)
         except (ValueError, KeyError, TypeError, PgQueueError) as exc:
             log.warning("ticker stream: skipping a malformed event (%s): %.200s", exc, event.data)
             return None
