@@ -340,6 +340,11 @@ _INPUT_SCHEMA: dict[str, JSON] = {
 }
 
 
+def kind_schema(kind: str, *, request: bool = False) -> JSON:
+    """The JSON Schema of one wire kind, as sent (or, with `request`, as accepted)."""
+    return dict((_INPUT_SCHEMA if request else _KIND_SCHEMA)[kind])
+
+
 def _nullable(schema: JSON) -> JSON:
     if not schema:
         return schema

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgqueue_core import Status
+from pgqueue_core import (
+    Queue,
+    QueueMeta,
+    QueueSummary,
+    Status,
+    Task,
+    TaskMeta,
+    Ticker,
+    TickerMeta,
+    codec,
+)
 
 JSON = dict[str, Any]
 
-NAME = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,63}$", "maxLength": 64}
+NAME = codec.kind_schema("name")
 # Names as accepted: surrounding blanks are trimmed and letters lowercased.
 NAME_IN = {
-    "type": "string",
-    "pattern": "^[ \\t]*[A-Za-z][A-Za-z0-9_-]{0,63}[ \\t]*$",
-    "description": "a letter, then up to 63 letters, digits, '_' or '-' (lowercased)",
+    **codec.kind_schema("name", request=True),
+    "description": f"{codec.NAME_DOC} (lowercased)",
 }
-NS = {"type": "integer", "format": "int64", "description": "duration in nanoseconds"}
-TIME = {"type": "string", "format": "date-time"}
-TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
 ANY: JSON = {}
-DURATION_IN = {
-    "description": 'nanoseconds, or a string such as "90s", "1h30m" or "PT1H"',
-    "anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}],
-}
-DURATION_OR_NULL = {
-    "description": f"{DURATION_IN['description']}; null: not given",
-    "anyOf": [*DURATION_IN["anyOf"], {"type": "null"}],
-}
 # A new name in an update: "" and null mean "no rename" (the Go client's TickerMeta always
 # sends "ticker": "").
 RENAME = {
@@ -61,23 +59,11 @@ def _list_of(item: str) -> JSON:
 
 
 def schemas() -> JSON:
-    # Null is "not given" for every setting (the Go client sends "retries": null and
-    # "retry_delay": null when it has no value for them).
-    queue_fields = {
-        "queue": NAME_IN,
-        "ttl": DURATION_OR_NULL,
-        "retries": {"type": ["integer", "null"], "minimum": 0},
-        "retry_delay": DURATION_OR_NULL,
-        "lease": {**DURATION_OR_NULL, "description": "lease of a retained task, at least 1s"},
-        "concurrency": {
-            "type": ["integer", "null"],
-            "minimum": 0,
-            "description": "most tasks retained at once; 0 or null: no limit",
-        },
-        "paused": {"type": ["boolean", "null"]},
-        "namespace": {"description": "read-only, ignored"},
-        "created_at": {"description": "read-only, ignored"},
-    }
+    """The component schemas. Models come from the core codec (their definitions are the one
+    source); what is left here are the shapes of this API's own requests and envelopes."""
+    queue_read_only = ["namespace", "created_at"]
+    ticker_read_only = ["namespace", "timestamp"]
+    nothing = "at least one change (else 400 nothing_to_change)"
     return {
         "Error": obj(
             {
@@ -93,95 +79,16 @@ def schemas() -> JSON:
             },
             ["object", "code", "reason", "detail", "error"],
         ),
-        "Queue": obj(
-            {
-                "namespace": NAME,
-                "queue": NAME,
-                "ttl": NS,
-                "retries": {"type": "integer", "minimum": 0},
-                "retry_delay": NS,
-                "lease": NS,
-                "concurrency": {"type": ["integer", "null"], "minimum": 1},
-                "paused": {"type": "boolean"},
-                "created_at": TIME,
-            },
-            [
-                "namespace",
-                "queue",
-                "ttl",
-                "retries",
-                "retry_delay",
-                "lease",
-                "concurrency",
-                "paused",
-                "created_at",
-            ],
+        "Queue": codec.schema(Queue),
+        "QueueCreate": codec.input_schema(QueueMeta, required=["queue"], ignored=queue_read_only),
+        "QueueUpdate": codec.input_schema(
+            QueueMeta, ignored=queue_read_only, overrides={"queue": RENAME}, doc=nothing
         ),
-        "QueueCreate": obj(queue_fields, ["queue"]),
-        "QueueUpdate": {
-            **obj({**queue_fields, "queue": RENAME}),
-            "description": "at least one change (else 400 nothing_to_change)",
-        },
-        "Task": obj(
-            {
-                "id": {"type": "integer", "format": "int64", "minimum": 1},
-                "namespace": NAME,
-                "queue": NAME,
-                "payload": ANY,
-                "result": ANY,
-                "worker": {"type": ["string", "null"]},
-                "status": {"type": "string", "enum": STATUSES},
-                "created_at": TIME,
-                "delayed_at": TIME_OR_NULL,
-                "started_at": TIME_OR_NULL,
-                "finished_at": TIME_OR_NULL,
-                "dies_at": TIME,
-                "retries": {"type": "integer", "description": "retries left"},
-                "attempt": {"type": "integer", "description": "times retained"},
-                "priority": {"type": "integer"},
-                "key": {"type": ["string", "null"]},
-                "leased_until": TIME_OR_NULL,
-                "cancel_requested": {"type": "boolean"},
-            },
-            [
-                "id",
-                "namespace",
-                "queue",
-                "payload",
-                "result",
-                "worker",
-                "status",
-                "created_at",
-                "delayed_at",
-                "started_at",
-                "finished_at",
-                "dies_at",
-                "retries",
-                "attempt",
-                "priority",
-                "key",
-                "leased_until",
-                "cancel_requested",
-            ],
-        ),
-        "TaskCreate": obj(
-            {
-                "queue": NAME_IN,
-                "payload": {
-                    **ANY,
-                    "description": "any JSON (null is a value; the key is required)",
-                },
-                "delayed_at": {**TIME_OR_NULL, "description": "not in the past"},
-                "priority": {"type": ["integer", "null"], "description": "higher runs first"},
-                "key": {
-                    "type": ["string", "null"],
-                    "minLength": 1,
-                    "maxLength": 1024,
-                    "description": "de-duplication key: while a live task of the queue has "
-                    "it, the live task is returned (200) instead of a new one (201)",
-                },
-            },
-            ["queue", "payload"],
+        "Task": codec.schema(Task),
+        "TaskCreate": codec.input_schema(
+            TaskMeta,
+            required=["queue", "payload"],
+            extra={"queue": ("name", "the queue to put it in")},
         ),
         "TaskRetain": obj(
             {
@@ -199,7 +106,10 @@ def schemas() -> JSON:
                     "description": "true: extend the lease instead of releasing",
                 },
                 "lease": {
-                    "anyOf": [*DURATION_IN["anyOf"], {"type": "null"}],
+                    "anyOf": [
+                        *codec.kind_schema("duration", request=True)["anyOf"],
+                        {"type": "null"},
+                    ],
                     "description": "with heartbeat: new lease (default: the queue's)",
                 },
                 "worker": {
@@ -211,48 +121,14 @@ def schemas() -> JSON:
         ),
         "QueueRequeue": obj({"status": {"type": "string", "enum": REQUEUEABLE}}, ["status"]),
         "Count": obj({"count": {"type": "integer", "minimum": 0}}, ["count"]),
-        "Ticker": obj(
-            {
-                "namespace": NAME,
-                "ticker": NAME,
-                "interval": NS,
-                "payload": ANY,
-                "timestamp": {**TIME_OR_NULL, "description": "when it last fired"},
-            },
-            ["namespace", "ticker", "interval", "payload", "timestamp"],
+        "Ticker": codec.schema(Ticker),
+        "TickerCreate": codec.input_schema(
+            TickerMeta, required=["ticker"], ignored=ticker_read_only
         ),
-        "TickerCreate": obj(
-            {
-                "ticker": NAME_IN,
-                "interval": {**DURATION_OR_NULL, "description": "at least 1s; default 1 min"},
-                "payload": {**ANY, "description": "default {}"},
-                "namespace": {"description": "read-only, ignored"},
-                "timestamp": {"description": "read-only, ignored"},
-            },
-            ["ticker"],
+        "TickerUpdate": codec.input_schema(
+            TickerMeta, ignored=ticker_read_only, overrides={"ticker": RENAME}, doc=nothing
         ),
-        "TickerUpdate": {
-            **obj(
-                {
-                    "ticker": RENAME,
-                    "interval": {**DURATION_OR_NULL, "description": "at least 1s"},
-                    "payload": ANY,
-                    "namespace": {"description": "read-only, ignored"},
-                    "timestamp": {"description": "read-only, ignored"},
-                }
-            ),
-            "description": "at least one change (else 400 nothing_to_change)",
-        },
-        "QueueSummary": obj(
-            {
-                "namespace": NAME,
-                "queue": NAME,
-                "paused": {"type": "boolean"},
-                "counts": obj({s: {"type": "integer", "minimum": 0} for s in STATUSES}, STATUSES),
-                "oldest": {**TIME_OR_NULL, "description": "creation of the oldest waiting task"},
-            },
-            ["namespace", "queue", "paused", "counts", "oldest"],
-        ),
+        "QueueSummary": codec.schema(QueueSummary),
         "NamespaceList": obj(
             {
                 "count": {"type": "integer", "minimum": 0},
