@@ -38,8 +38,12 @@ class System:
         *,
         acquire_timeout: float = 10.0,
         query_timeout: float | None = 60.0,
+        connections: db.Connections | None = None,
     ) -> None:
         self.pool = pool
+        # Shared with the Managers on the pool (`manager.connections`), so that they know
+        # when maintenance waits for a connection.
+        self.connections = connections or db.Connections(pool)
         self.schema = queries.check_schema(schema)
         self.sql = queries.load(schema)
         self.acquire_timeout = acquire_timeout
@@ -47,14 +51,14 @@ class System:
 
     async def queue_stats(self) -> list[QueueStatus]:
         """Task counts per (namespace, queue, status) of every namespace, zeros included."""
-        async with db.connection(self.pool, self.acquire_timeout) as conn:
+        async with self.connections.pooled(self.acquire_timeout) as conn:
             rows = await conn.fetch(self.sql["queue_stats"], None, timeout=self.query_timeout)
         return [
             QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
         ]
 
     async def tables(self) -> list[TableHealth]:
-        async with db.connection(self.pool, self.acquire_timeout) as conn:
+        async with self.connections.pooled(self.acquire_timeout) as conn:
             rows = await conn.fetch(self.sql["system_tables"], timeout=self.query_timeout)
         return [
             TableHealth(
@@ -87,7 +91,7 @@ class System:
         """Run a batch query until it finds nothing more, each batch its own transaction under
         the job's advisory lock: one process at a time does the job, and none waits for it."""
         total = 0
-        async with db.connection(self.pool, self.acquire_timeout) as conn:
+        async with self.connections.pooled(self.acquire_timeout) as conn:
             while True:
                 async with conn.transaction():
                     if not await conn.fetchval(self.sql["system_try_lock"], lock):

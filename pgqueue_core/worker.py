@@ -73,9 +73,10 @@ class Worker:
       about two claim round trips' worth of work (measured), between none (slow handlers:
       other workers get the tasks) and 8 × `concurrency` (fast ones); an integer `prefetch`
       fixes its size (0: claim only for a free handler);
-    * wake-ups come from LISTEN/NOTIFY (one connection per process), a timer to the next
-      delayed task, and a poll every `poll_interval` seconds as a fallback (every 0.5 s while
-      the LISTEN connection is down, or always with `listen=False`, e.g. behind PgBouncer);
+    * wake-ups come from LISTEN/NOTIFY (the Manager's notifier: one connection per pool), a
+      timer to the next delayed task, and a poll every `poll_interval` seconds as a fallback
+      (every 0.5 s while the LISTEN connection is down, or always with `listen=False`, e.g.
+      behind PgBouncer);
     * results are written in batches (every `flush_interval` seconds or `flush_size`
       results), each guarded by the claim's attempt so that a task is never completed twice;
     * leases of held tasks are extended every `heartbeat_interval` seconds (default: a third
@@ -178,11 +179,15 @@ class Worker:
         if any(not is_async for is_async in self._is_async.values()):
             self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         maintenance = (
-            Maintenance(self.manager.pool, self.manager.schema) if self.maintenance else None
+            Maintenance(
+                self.manager.pool, self.manager.schema, connections=self.manager.connections
+            )
+            if self.maintenance
+            else None
         )
         restore_signals = self._install_signals()
         if self.listen:
-            self._notifier = Notifier.shared(self.manager.pool, self.manager.schema)
+            self._notifier = self.manager.notifier
             self._notifier.subscribe(self._on_notify)
         if maintenance is not None:
             maintenance.start()

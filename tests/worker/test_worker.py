@@ -510,3 +510,42 @@ async def test_idle_workers_do_not_stampede_on_single_inserts(
     print(f"empty claims after notifications: {stampede} without the herd delay, {calm} with")
     assert stampede >= 200  # the stampede is real (several empty claims per insert) ...
     assert calm * 2 <= stampede  # ... and the herd delay cuts it by half at least (~4x here)
+
+
+async def test_workers_on_one_pool_share_one_listen_connection(
+    jobs: Manager, pool: asyncpg.Pool
+) -> None:
+    other = jobs.with_namespace("other")
+    await other.register_queue(QueueMeta(queue="jobs"))
+
+    async def handle(task: Task) -> None:
+        pass
+
+    workers = [
+        Worker(manager, name, {"jobs": handle}, concurrency=1, handle_signals=False)
+        for manager, name in ((jobs, "one"), (jobs, "two"), (other, "three"))
+    ]
+    runs = [asyncio.create_task(w.run()) for w in workers]
+
+    async def listening() -> int:
+        return int(
+            await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+            )
+        )
+
+    try:
+        for w in workers:
+            await idle(w)
+        assert jobs.notifier is other.notifier and jobs.notifier.connected
+        assert await listening() == 1
+    finally:
+        for w in workers:
+            w.stop()
+        await asyncio.gather(*runs)
+
+    async def closed() -> bool:
+        return await listening() == 0
+
+    await eventually(closed, 10, "the LISTEN connection to go back once every worker stopped")
