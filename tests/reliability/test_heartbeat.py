@@ -4,8 +4,8 @@ Found by the soak (`make soak`: 98 of 3.65 million tasks claimed and never run, 
 the heartbeat extended the leases of the tasks it saw, awaited the database, and then judged
 every task in the buffer *now* against that answer, so a task claimed during the await was
 taken for one whose lease was lost and silently dropped (left `retained` until its lease
-lapsed, or expired). A heartbeat every 10 ms made the race certain; fixed in
-`Worker._heartbeat_loop`.
+lapsed, or expired). A heartbeat every 10 ms made the race certain; fixed in the heartbeat
+(now `LeaseKeeper`, which reports only the claims it asked about).
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ async def test_worker_drains_through_a_postgres_restart(
     async with asyncio.timeout(60):
         while not await all_released():  # noqa: ASYNC110 - polling the database's state
             await asyncio.sleep(0.05)
-    notifier = worker._notifier
-    assert notifier is not None and notifier.reconnects >= 1
+    notifier = manager.notifier
+    assert notifier.reconnects >= 1
     async with asyncio.timeout(30):
         while not notifier.connected:  # noqa: ASYNC110 - LISTEN re-subscribed by itself
             await asyncio.sleep(0.05)

@@ -138,8 +138,8 @@ async def test_postgres_restart_under_server_and_worker(
 
             await wait_until(all_released, 30, "every task to be released")
             drained = time.monotonic() - up_at
-            notifier = worker._notifier
-            assert notifier is not None and notifier.reconnects >= 1
+            notifier = manager.notifier
+            assert notifier.reconnects >= 1
             await wait_until(lambda: notifier.connected, 30, "LISTEN to be re-subscribed")
         finally:
             worker.stop()

@@ -393,8 +393,8 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
         assert killed == 1
 
         async def reconnected() -> bool:
-            notifier = worker._notifier
-            return notifier is not None and notifier.reconnects >= 1 and notifier.connected
+            notifier = jobs.notifier
+            return notifier.reconnects >= 1 and notifier.connected
 
         await eventually(reconnected, 10, "the LISTEN connection to come back")
         await jobs.create_task("jobs", TaskMeta(payload=7))
@@ -501,9 +501,9 @@ async def test_idle_workers_do_not_stampede_on_single_inserts(
     # Every listening worker hears every insert. Without the herd delay each insert costs
     # about three empty claims (three of the four workers lose the race); with it, workers
     # that keep losing answer later and with one claim for many notifications.
-    import pgqueue_core.worker as worker_module
+    from pgqueue_core.worker import claimer
 
-    monkeypatch.setattr(worker_module, "HERD_MAX_DELAY", 0.0)
+    monkeypatch.setattr(claimer, "HERD_MAX_DELAY", 0.0)
     stampede = await _lost_races(jobs, 200)
     monkeypatch.undo()
     calm = await _lost_races(jobs, 200)
