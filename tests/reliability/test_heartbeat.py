@@ -16,6 +16,7 @@ import asyncpg
 
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
 
+from ..conftest import running
 from .conftest import wait_until
 
 N = 20_000
@@ -43,13 +44,9 @@ async def test_heartbeat_keeps_tasks_claimed_meanwhile(pool: asyncpg.Pool) -> No
         maintenance=False,
         heartbeat_interval=0.01,
     )
-    run = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await wait_until(
             lambda: everything.is_set() or worker.stats.lost > 0, 30, "all handled or a drop"
         )
-    finally:
-        worker.stop()
-        await run
     assert worker.stats.lost == 0, worker.stats
     assert len(seen) == N
