@@ -73,7 +73,8 @@ class Completer(BackgroundLoop):
         self.final_flush_within = final_flush_within
         self._pending: list[Outcome] = []  # results not yet written
         self._flushing: list[Outcome] = []  # the batch being written
-        self._closing = False  # stop() asked: write what is left without gathering
+        self._closing = False  # stop() asked: write what is left at once
+        self._gathering: asyncio.Future[None] | None = None  # the wait for more results
         self._written = asyncio.Event()  # set whenever nothing is left to write
 
     @property
@@ -97,6 +98,7 @@ class Completer(BackgroundLoop):
     async def stop(self) -> None:
         if self.running and self.pending:
             self._closing = True
+            _resolve(self._gathering)
             self.wake()
             try:
                 await asyncio.wait_for(self._written.wait(), self.final_flush_within)
@@ -111,14 +113,27 @@ class Completer(BackgroundLoop):
 
     async def tick(self) -> float | None:
         if self._pending:
-            if not self._closing and len(self._pending) < self.flush_size:
-                await asyncio.sleep(self.flush_interval)  # gather a batch
+            if len(self._pending) < self.flush_size:
+                await self._gather()
             while self._pending:
                 if not await self._flush():
                     await asyncio.sleep(RETRY_DB_AFTER)
         if not self.pending:
             self._written.set()
         return None
+
+    async def _gather(self) -> None:
+        """Wait `flush_interval` for more results to write with these (cut short by stop)."""
+        if self._closing:
+            return
+        loop = asyncio.get_running_loop()
+        self._gathering = gathering = loop.create_future()
+        timer = loop.call_later(self.flush_interval, _resolve, gathering)
+        try:
+            await gathering
+        finally:
+            timer.cancel()
+            self._gathering = None
 
     async def _flush(self) -> bool:
         """Write the pending results; False (results kept) when the database failed."""
@@ -166,3 +181,8 @@ class Completer(BackgroundLoop):
             else:
                 self.stats.failed += 1
         return True
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
