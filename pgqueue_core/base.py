@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 from . import db
+from .notifier import Notifier
 from .queries import Query
 
 # How each arity of a named query is run.
@@ -25,9 +26,11 @@ class ManagerBase:
         acquire_timeout: float,
         query_timeout: float | None,
         connections: db.Connections | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._pool = pool
         self._connections = connections or db.Connections(pool)
+        self._notifier = notifier or Notifier(pool, schema)
         self._namespace = namespace
         self._schema = schema
         self._sql = sql
@@ -46,6 +49,18 @@ class ManagerBase:
     @property
     def pool(self) -> Any:
         return self._pool
+
+    @property
+    def connections(self) -> db.Connections:
+        """The pool's connections as pgqueue hands them out; share it with everything else of
+        pgqueue on the same pool (System, Maintenance, other Managers)."""
+        return self._connections
+
+    @property
+    def notifier(self) -> Notifier:
+        """The LISTEN connection of this Manager's pool and schema, shared by every Worker
+        built on this Manager (or on Managers made from it by `with_namespace`)."""
+        return self._notifier
 
     def _conn(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._connections.connection(self._acquire_timeout)

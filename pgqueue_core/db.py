@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
@@ -93,24 +92,6 @@ async def translated() -> AsyncIterator[None]:
         reraise(exc)
 
 
-# Tasks waiting in `pool.acquire` right now, per pool (by id). While any waits, connections
-# that end an operation go back to the pool instead of being kept: under sustained load the
-# kept ones would otherwise be reused by newcomers for ever, and the waiters would starve
-# until their acquire timeout (503s from a server that is merely busy).
-_waiting: collections.Counter[int] = collections.Counter()
-
-
-async def _pool_acquire(pool: Any, timeout: float) -> Any:
-    key = id(pool)
-    _waiting[key] += 1
-    try:
-        return await pool.acquire(timeout=timeout)
-    finally:
-        _waiting[key] -= 1
-        if _waiting[key] <= 0:
-            del _waiting[key]
-
-
 def usable(conn: Any) -> bool:
     """Whether a pooled connection is still open and still ours: asyncpg hands the slot of a
     connection that died back to the pool by itself (the proxy then refuses every call)."""
@@ -143,14 +124,31 @@ class Connections:
     (no transaction open, no error) is kept for the next one for up to `linger` seconds,
     and only then goes back to the pool: back-to-back operations cost one round trip each,
     and `pool.close()` still finishes (it waits at most `linger` for these connections).
+
+    It also counts the operations waiting in `pool.acquire` (`waiting`). While any waits, a
+    connection that ends an operation goes back to the pool instead of being kept: under
+    sustained load the kept ones would otherwise be reused by newcomers for ever, and the
+    waiters would starve until their acquire timeout (503s from a server that is merely busy).
+    So every part of pgqueue that uses a pool (Managers of every namespace, System,
+    Maintenance, migrations) shares that pool's one Connections object.
     """
 
     def __init__(self, pool: Any, *, keep: int = 8, linger: float = 0.05) -> None:
         self.pool = pool
         self.keep = keep
         self.linger = linger
+        self.waiting = 0
         self._idle: list[tuple[Any, asyncio.TimerHandle]] = []
         self._releasing: set[asyncio.Task[None]] = set()
+
+    async def _pool_acquire(self, timeout: float) -> Any:
+        self.waiting += 1
+        try:
+            return await self.pool.acquire(timeout=timeout)
+        except TimeoutError:
+            raise Unavailable(f"no database connection became free within {timeout:g}s") from None
+        finally:
+            self.waiting -= 1
 
     async def acquire(self, timeout: float) -> Any:
         while self._idle:
@@ -160,9 +158,7 @@ class Connections:
                 return conn
             self._release(conn)
         try:
-            return await _pool_acquire(self.pool, timeout)
-        except TimeoutError:
-            raise Unavailable(f"no database connection became free within {timeout:g}s") from None
+            return await self._pool_acquire(timeout)
         except asyncpg.exceptions.PostgresError as exc:
             # Refused while connecting (database dropped, role gone, server starting up):
             # nothing happened; try again later.
@@ -173,7 +169,7 @@ class Connections:
         if (
             not clean
             or closing
-            or _waiting[id(self.pool)]
+            or self.waiting
             or len(self._idle) >= self.keep
             or not usable(conn)
             or conn.is_in_transaction()
@@ -233,6 +229,18 @@ class Connections:
             reraise(exc)
 
     @contextlib.asynccontextmanager
+    async def pooled(self, timeout: float) -> AsyncIterator[Any]:
+        """A connection of the pool's own within `timeout` seconds (else Unavailable), errors
+        translated, given back to the pool (reset) at the end, never kept: for the long or
+        rare operations (migrations, maintenance, statistics)."""
+        async with translated():
+            conn = await self._pool_acquire(timeout)
+            try:
+                yield conn
+            finally:
+                await release(self.pool, conn)
+
+    @contextlib.asynccontextmanager
     async def connection(self, timeout: float) -> AsyncIterator[Any]:
         """A connection within `timeout` seconds (else Unavailable), errors translated."""
         async with translated():
@@ -243,17 +251,3 @@ class Connections:
                 clean = True
             finally:
                 self.give_back(conn, clean)
-
-
-@contextlib.asynccontextmanager
-async def connection(pool: Any, timeout: float) -> AsyncIterator[Any]:
-    """A pooled connection within `timeout` seconds (else Unavailable), errors translated."""
-    async with translated():
-        try:
-            conn = await _pool_acquire(pool, timeout)
-        except TimeoutError:
-            raise Unavailable(f"no database connection became free within {timeout:g}s") from None
-        try:
-            yield conn
-        finally:
-            await release(pool, conn)

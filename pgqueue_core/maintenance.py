@@ -36,9 +36,10 @@ class Maintenance(BackgroundLoop):
         rescue_every: timedelta = timedelta(seconds=1),
         cleanup_every: timedelta = timedelta(seconds=30),
         max_sleep: float = 1.0,
+        connections: db.Connections | None = None,
     ) -> None:
         super().__init__(interval=max_sleep)
-        self.system = System(pool, schema)
+        self.system = System(pool, schema, connections=connections)
         self.schedule = {RESCUE_TICKER: rescue_every, CLEANUP_TICKER: cleanup_every}
         self._registered = False
         self.counts = {"expired": 0, "rescued": 0, "cleaned": 0}
@@ -54,7 +55,7 @@ class Maintenance(BackgroundLoop):
         """Claim and run every due maintenance job; returns the jobs this process ran."""
         ran: list[str] = []
         while True:
-            async with db.connection(self.system.pool, self.system.acquire_timeout) as conn:
+            async with self.system.connections.pooled(self.system.acquire_timeout) as conn:
                 if not self._registered:
                     await self._register(conn)
                 row = await conn.fetchrow(self.system.sql["ticker_claim"].sql, SYSTEM_NAMESPACE)
@@ -82,7 +83,7 @@ class Maintenance(BackgroundLoop):
 
     async def tick(self) -> float | None:
         await self.run_due()
-        async with db.connection(self.system.pool, self.system.acquire_timeout) as conn:
+        async with self.system.connections.pooled(self.system.acquire_timeout) as conn:
             due = await conn.fetchval(self.system.sql["ticker_next_due"].sql, SYSTEM_NAMESPACE)
         if due is None:
             return None

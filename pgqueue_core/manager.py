@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import queries, validate
+from . import db, queries, validate
 from .base import ManagerBase
-from .db import connection
 from .migrate import migrate
+from .notifier import Notifier
 from .queues import QueueOps
 from .tasks import TaskOps
 from .tickers import TickerOps
@@ -32,9 +32,14 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
         migrate_schema: bool = True,
         acquire_timeout: float = 10.0,
         query_timeout: float | None = 30.0,
+        connections: db.Connections | None = None,
+        notifier: Notifier | None = None,
     ) -> Manager:
         """Validate the namespace, bring the schema up to date (safe to run concurrently,
-        a no-op when current) and return the Manager."""
+        a no-op when current) and return the Manager.
+
+        `connections` and `notifier`: those of another Manager on the same pool (and schema),
+        to share them (`with_namespace` does); by default the Manager makes its own."""
         manager = cls(
             pool,
             validate.namespace(namespace),
@@ -42,9 +47,11 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
             sql=queries.load(schema),
             acquire_timeout=acquire_timeout,
             query_timeout=query_timeout,
+            connections=connections,
+            notifier=notifier,
         )
         if migrate_schema:
-            async with connection(pool, acquire_timeout) as conn:
+            async with manager.connections.pooled(acquire_timeout) as conn:
                 await migrate(conn, schema)
         return manager
 
@@ -61,6 +68,7 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
             acquire_timeout=self._acquire_timeout,
             query_timeout=self._query_timeout,
             connections=self._connections,
+            notifier=self._notifier,
         )
 
     async def list_namespaces(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""One LISTEN connection per pool and process, fanning task notifications out to workers."""
+"""One LISTEN connection per pool and schema, fanning task notifications out to workers."""
 
 from __future__ import annotations
 
@@ -25,43 +25,36 @@ MAX_BACKOFF = 5.0
 class Notifier:
     """Listens on the schema's task channel over one dedicated pooled connection, and
     reconnects (with backoff) whenever that connection drops. `connected` tells whether
-    notifications are flowing; while it is False, subscribers should poll more often."""
+    notifications are flowing; while it is False, subscribers should poll more often.
 
-    _shared: dict[tuple[int, str], Notifier] = {}
+    Whoever owns the pool owns its Notifier: a Manager makes one and shares it with every
+    Worker built on it (`manager.notifier`), so a process needs one LISTEN connection per pool
+    however many Workers it runs. The connection is held while anyone is subscribed.
+    """
 
     def __init__(self, pool: Any, schema: str) -> None:
         self._pool = pool
         self._channel = queries.channel(schema)
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
-        self._users = 0
         self.connected = False
         self.reconnects = 0
 
-    @classmethod
-    def shared(cls, pool: Any, schema: str) -> Notifier:
-        """The process-wide notifier of a pool (created on first use)."""
-        key = (id(pool), queries.channel(schema))
-        notifier = cls._shared.get(key)
-        if notifier is None or notifier._pool is not pool:
-            notifier = cls._shared[key] = cls(pool, schema)
-        return notifier
-
     def subscribe(self, subscriber: Subscriber) -> None:
+        """Call `subscriber` for each notification from now on (listening if not already)."""
         self._subscribers.add(subscriber)
-        self._users += 1
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="pgqueue-notifier")
 
     async def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Stop calling `subscriber` (harmless if it was not subscribed); the last one out
+        closes the LISTEN connection."""
         self._subscribers.discard(subscriber)
-        self._users -= 1
-        if self._users <= 0 and self._task is not None:
+        if not self._subscribers and self._task is not None:
             task, self._task = self._task, None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            self._shared.pop((id(self._pool), self._channel), None)
 
     def _publish(self, event: Event | None) -> None:
         for subscriber in list(self._subscribers):

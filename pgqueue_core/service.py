@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 class BackgroundLoop:
     """Runs `tick()` repeatedly in a task until `stop()`.
 
-    `tick()` returns how many seconds to wait before the next run (None: `interval`).
+    `tick()` returns how many seconds to wait before the next run (None: `interval`; 0: at
+    once, for loops whose tick waits for its own events).
     An exception in `tick()` is logged and the loop carries on after `interval`.
     `stop()` wakes the loop at once, waits for the running tick up to `stop_timeout`, then
     cancels it; calling `stop()` twice, or before `start()`, is harmless.
@@ -71,6 +72,9 @@ class BackgroundLoop:
                 wait = None
             if self._stopping.is_set():
                 break
+            if wait is not None and wait <= 0:
+                await asyncio.sleep(0)  # never starve the event loop
+                continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(
                     self._wake.wait(), self.interval if wait is None else max(wait, 0.0)

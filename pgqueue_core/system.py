@@ -38,8 +38,12 @@ class System:
         *,
         acquire_timeout: float = 10.0,
         query_timeout: float | None = 60.0,
+        connections: db.Connections | None = None,
     ) -> None:
         self.pool = pool
+        # Shared with the Managers on the pool (`manager.connections`), so that they know
+        # when maintenance waits for a connection.
+        self.connections = connections or db.Connections(pool)
         self.schema = queries.check_schema(schema)
         self.sql = queries.load(schema)
         self.acquire_timeout = acquire_timeout
@@ -47,14 +51,14 @@ class System:
 
     async def queue_stats(self) -> list[QueueStatus]:
         """Task counts per (namespace, queue, status) of every namespace, zeros included."""
-        async with db.connection(self.pool, self.acquire_timeout) as conn:
+        async with self.connections.pooled(self.acquire_timeout) as conn:
             rows = await conn.fetch(self.sql["queue_stats"].sql, None, timeout=self.query_timeout)
         return [
             QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
         ]
 
     async def tables(self) -> list[TableHealth]:
-        async with db.connection(self.pool, self.acquire_timeout) as conn:
+        async with self.connections.pooled(self.acquire_timeout) as conn:
             rows = await conn.fetch(self.sql["system_tables"].sql, timeout=self.query_timeout)
         return [
             TableHealth(
@@ -90,7 +94,7 @@ class System:
         none waits for it. Every statement names its namespace (the tables are meant to be
         distributable by namespace)."""
         total = 0
-        async with db.connection(self.pool, self.acquire_timeout) as conn:
+        async with self.connections.pooled(self.acquire_timeout) as conn:
             if namespace is None:
                 rows = await conn.fetch(self.sql["system_namespaces"].sql)
                 namespaces = [r["namespace"] for r in rows]

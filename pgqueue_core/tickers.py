@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import validate
+from . import handlers, validate
 from .base import ManagerBase
 from .errors import Conflict, InvalidArgument, PgQueueError, nothing_to_change, ticker_not_found
 from .models import MISSING, Ticker, TickerMeta
@@ -181,9 +180,10 @@ class TickerOps(ManagerBase):
     async def run_ticker_loop(
         self, handler: TickerHandler, *, max_sleep: float = MAX_TICKER_SLEEP
     ) -> None:
-        """Call `handler` (sync or async) for every matured ticker until cancelled, sleeping
-        until the next maturity. A failing handler is logged; the loop goes on; a database
-        outage is waited out."""
+        """Call `handler` for every matured ticker until cancelled, sleeping until the next
+        maturity. An async handler runs on the event loop, a sync one in a thread (it never
+        blocks the loop). A failing handler is logged; the loop goes on; a database outage
+        is waited out."""
         while True:
             try:
                 ticker = await self.next_ticker()
@@ -203,9 +203,7 @@ class TickerOps(ManagerBase):
 
 async def _call(handler: TickerHandler, ticker: Ticker) -> None:
     try:
-        outcome = handler(ticker)
-        if inspect.isawaitable(outcome):
-            await outcome
+        await handlers.call(handler, ticker)
     except asyncio.CancelledError:
         raise
     except Exception:

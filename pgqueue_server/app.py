@@ -126,6 +126,8 @@ async def _open(app: Sanic) -> None:
     except BaseException:
         await pool.close()
         raise
+    # Everything below shares the Manager's connections: each knows when another waits.
+    connections = app.ctx.manager.connections
     # The reserved namespace is readable over the API; this Manager only ever reads.
     app.ctx.system_manager = Manager(
         pool,
@@ -134,16 +136,19 @@ async def _open(app: Sanic) -> None:
         sql=queries.load(config.schema),
         acquire_timeout=config.acquire_timeout,
         query_timeout=config.query_timeout,
+        connections=connections,
+        notifier=app.ctx.manager.notifier,
     )
     app.ctx.system = System(
         pool,
         config.schema,
         acquire_timeout=config.acquire_timeout,
         query_timeout=config.query_timeout,
+        connections=connections,
     )
     app.ctx.maintenance = None
     if config.maintenance:
-        app.ctx.maintenance = Maintenance(pool, config.schema)
+        app.ctx.maintenance = Maintenance(pool, config.schema, connections=connections)
         app.ctx.maintenance.start()
     log.info(
         "serving namespace %r under %r (auth %s; pool %d, acquire timeout %gs)",

@@ -267,3 +267,23 @@ async def test_limit_applies_per_queue(three: Manager) -> None:
     await three.create_tasks("b", [TaskMeta(payload=i) for i in range(3)])
     got = await three.next_tasks("w", limit=10)
     assert Counter(t.queue for t in got) == {"a": 1, "b": 3}
+
+
+async def test_a_claim_never_waits_for_a_row_another_transaction_holds(
+    manager: Manager, queue: str, conn: asyncpg.Connection
+) -> None:
+    # FOR UPDATE SKIP LOCKED: a claim passes over a waiting task that another transaction
+    # has locked (another claimer mid-claim, an operator's UPDATE) instead of queueing
+    # behind it. The locked task is the oldest, so a blocking claim would wait on it first.
+    ids = await manager.create_tasks(queue, [TaskMeta(payload=i) for i in range(4)])
+    async with conn.transaction():
+        locked = await conn.fetchval("SELECT id FROM pgqueue.task WHERE id = $1 FOR UPDATE", ids[0])
+        assert locked == ids[0]
+        async with asyncio.timeout(2):  # a blocking claim waits until the rollback: never
+            one = await manager.next_task("w1", queue)
+            rest = await manager.next_tasks("w2", queue, limit=10)
+    assert one is not None and one.id == ids[1]
+    assert [t.id for t in rest] == ids[2:]
+    # Once the lock is gone the skipped task is claimed like any other.
+    again = await manager.next_task("w3", queue)
+    assert again is not None and again.id == ids[0] and again.attempt == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -328,12 +329,13 @@ async def test_ticker_loop_sleeps_until_the_next_maturity(manager: Manager) -> N
     await manager.register_ticker(TickerMeta(ticker="fast", interval=timedelta(seconds=1)))
     stamps: list[datetime] = []
     third = asyncio.Event()
+    event_loop = asyncio.get_running_loop()
 
-    def handler(ticker: Ticker) -> None:
+    def handler(ticker: Ticker) -> None:  # runs in a thread
         assert ticker.timestamp is not None
         stamps.append(ticker.timestamp)
         if len(stamps) == 3:
-            third.set()
+            event_loop.call_soon_threadsafe(third.set)
 
     loop = asyncio.create_task(manager.run_ticker_loop(handler, max_sleep=30))
     try:
@@ -380,3 +382,37 @@ async def test_a_firing_in_delivery_is_leased_not_held(
     assert not await manager.firing_delivered(again)  # once
     assert (await manager.get_ticker("t")).timestamp == first.timestamp
     assert await manager.claim_firing() is None
+
+
+async def test_a_blocking_sync_ticker_handler_leaves_the_event_loop_free(
+    manager: Manager,
+) -> None:
+    """A sync handler runs in a thread: while it blocks, other coroutines run. Here the
+    handler blocks until a coroutine lets it go, which only a free event loop can do."""
+    await manager.register_ticker(TickerMeta(ticker="slow", interval=HOUR))
+    event_loop = asyncio.get_running_loop()
+    entered, finished = asyncio.Event(), asyncio.Event()
+    release = threading.Event()
+    released: list[bool] = []
+
+    def handler(ticker: Ticker) -> None:
+        event_loop.call_soon_threadsafe(entered.set)
+        # Blocking work, bounded: True when released, False after 5 s on a blocked loop.
+        released.append(release.wait(timeout=5))
+        event_loop.call_soon_threadsafe(finished.set)
+
+    loop = asyncio.create_task(manager.run_ticker_loop(handler, max_sleep=30))
+    try:
+        async with asyncio.timeout(10):
+            await entered.wait()
+        # Meanwhile the loop serves other coroutines, a database round trip among them.
+        assert await manager.get_ticker("slow")
+        release.set()
+        async with asyncio.timeout(10):
+            await finished.wait()
+    finally:
+        release.set()
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+    assert released == [True]

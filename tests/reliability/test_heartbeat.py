@@ -4,8 +4,8 @@ Found by the soak (`make soak`: 98 of 3.65 million tasks claimed and never run, 
 the heartbeat extended the leases of the tasks it saw, awaited the database, and then judged
 every task in the buffer *now* against that answer, so a task claimed during the await was
 taken for one whose lease was lost and silently dropped (left `retained` until its lease
-lapsed, or expired). A heartbeat every 10 ms made the race certain; fixed in
-`Worker._heartbeat_loop`.
+lapsed, or expired). A heartbeat every 10 ms made the race certain; fixed in the heartbeat
+(now `LeaseKeeper`, which reports only the claims it asked about).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncpg
 
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
 
+from ..conftest import running
 from .conftest import wait_until
 
 N = 20_000
@@ -43,13 +44,9 @@ async def test_heartbeat_keeps_tasks_claimed_meanwhile(pool: asyncpg.Pool) -> No
         maintenance=False,
         heartbeat_interval=0.01,
     )
-    run = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await wait_until(
             lambda: everything.is_set() or worker.stats.lost > 0, 30, "all handled or a drop"
         )
-    finally:
-        worker.stop()
-        await run
     assert worker.stats.lost == 0, worker.stats
     assert len(seen) == N

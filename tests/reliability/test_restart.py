@@ -11,6 +11,8 @@ import asyncpg
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
 from pgqueue_core.embedded import EmbeddedPostgres
 
+from ..conftest import running
+
 
 async def test_worker_drains_through_a_postgres_restart(
     cluster: EmbeddedPostgres, own_pool: asyncpg.Pool
@@ -30,31 +32,28 @@ async def test_worker_drains_through_a_postgres_restart(
         if len(runs) == n:
             everything.set()
 
-    worker = Worker(manager, "survivor", {"jobs": handle}, concurrency=16, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(60):
-        await third.wait()
-    await asyncio.to_thread(cluster.stop)  # fast shutdown: every connection is cut
-    assert not run.done(), run.exception() if run.done() else None
-    await asyncio.sleep(1.0)  # the outage itself lasts a second
-    await asyncio.to_thread(cluster.start)
-    async with asyncio.timeout(120):
-        await everything.wait()
-
     async def all_released() -> bool:
         total, _ = await manager.list_tasks(queue="jobs", status="released", limit=1)
         return total == n
 
-    async with asyncio.timeout(60):
-        while not await all_released():  # noqa: ASYNC110 - polling the database's state
-            await asyncio.sleep(0.05)
-    notifier = worker._notifier
-    assert notifier is not None and notifier.reconnects >= 1
-    async with asyncio.timeout(30):
-        while not notifier.connected:  # noqa: ASYNC110 - LISTEN re-subscribed by itself
-            await asyncio.sleep(0.05)
-    worker.stop()
-    await run
+    worker = Worker(manager, "survivor", {"jobs": handle}, concurrency=16, handle_signals=False)
+    async with running(worker) as run:
+        async with asyncio.timeout(60):
+            await third.wait()
+        await asyncio.to_thread(cluster.stop)  # fast shutdown: every connection is cut
+        assert not run.done(), run.exception() if run.done() else None
+        await asyncio.sleep(1.0)  # the outage itself lasts a second
+        await asyncio.to_thread(cluster.start)
+        async with asyncio.timeout(120):
+            await everything.wait()
+        async with asyncio.timeout(60):
+            while not await all_released():  # noqa: ASYNC110 - polling the database's state
+                await asyncio.sleep(0.05)
+        notifier = manager.notifier
+        assert notifier.reconnects >= 1
+        async with asyncio.timeout(30):
+            while not notifier.connected:  # noqa: ASYNC110 - LISTEN re-subscribed by itself
+                await asyncio.sleep(0.05)
     assert set(runs) == set(range(n))
     # A task whose completion was lost in the outage may run again (at-least-once); that can
     # only be one that was claimed then: at most the held tasks plus one batch of results.

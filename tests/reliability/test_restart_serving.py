@@ -19,6 +19,7 @@ from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, TickerMeta, Worker
 from pgqueue_core.embedded import EmbeddedPostgres
 from pgqueue_tui.client import Client
 
+from ..conftest import running
 from .conftest import call, close_promptly, serving, session, tcp_dsn, wait_until
 
 NAMESPACE = "chaos"
@@ -84,7 +85,11 @@ async def test_postgres_restart_under_server_and_worker(
     )
     log = tmp_path / "server.log"
     flags = ("--namespace", NAMESPACE, "--acquire-timeout", "1")
-    async with serving(tcp_dsn(cluster), log, *flags) as server, session() as http:
+    async with (
+        serving(tcp_dsn(cluster), log, *flags) as server,
+        session() as http,
+        running(worker),
+    ):
         producer = Producer(http, server.base)
         tickers: list[tuple[float, str]] = []
         client = Client(server.base, namespace=NAMESPACE)
@@ -94,11 +99,7 @@ async def test_postgres_restart_under_server_and_worker(
             async for ticker in stream:
                 tickers.append((time.monotonic(), str(ticker.timestamp)))
 
-        tasks = [
-            asyncio.create_task(worker.run()),
-            asyncio.create_task(producer.run()),
-            asyncio.create_task(listen()),
-        ]
+        tasks = [asyncio.create_task(producer.run()), asyncio.create_task(listen())]
         try:
             async with asyncio.timeout(60):
                 await third.wait()
@@ -128,7 +129,7 @@ async def test_postgres_restart_under_server_and_worker(
                 lambda: any(at > up_at for at, _ in tickers), 30, "tickers to flow again"
             )
             producer.stopping.set()
-            await tasks[1]
+            await tasks[0]
             total = BULK + producer.created
             await wait_until(lambda: len(runs) == total, 60, f"every task to run ({worker.stats})")
 
@@ -138,14 +139,11 @@ async def test_postgres_restart_under_server_and_worker(
 
             await wait_until(all_released, 30, "every task to be released")
             drained = time.monotonic() - up_at
-            notifier = worker._notifier
-            assert notifier is not None and notifier.reconnects >= 1
+            notifier = manager.notifier
+            assert notifier.reconnects >= 1
             await wait_until(lambda: notifier.connected, 30, "LISTEN to be re-subscribed")
         finally:
-            worker.stop()
-            async with asyncio.timeout(30):
-                await tasks[0]
-            for task in tasks[1:]:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

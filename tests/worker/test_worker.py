@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import signal
 import time
@@ -15,6 +16,7 @@ import pytest
 
 from pgqueue_core import Manager, QueueMeta, Status, Task, TaskMeta, Worker
 
+from ..conftest import running
 from .conftest import WorkerProcess, eventually
 
 
@@ -45,25 +47,22 @@ async def test_drain_20000_tasks_32_way_each_exactly_once(jobs: Manager) -> None
     for start in range(0, n, 5_000):
         await jobs.create_tasks("jobs", [TaskMeta(payload=i) for i in range(start, start + 5_000)])
     seen: collections.Counter[int] = collections.Counter()
-    running = peak = 0
+    active = peak = 0
     all_seen = asyncio.Event()
 
     async def handle(task: Task) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
         await asyncio.sleep(0)  # let the other handlers interleave
         seen[task.payload] += 1
-        running -= 1
+        active -= 1
         if len(seen) == n:
             all_seen.set()
 
     worker = Worker(jobs, "drainer", {"jobs": handle}, concurrency=32, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(120):
+    async with running(worker), asyncio.timeout(120):
         await all_seen.wait()
-    worker.stop()
-    await run
     assert set(seen) == set(range(n))
     assert max(seen.values()) == 1
     assert 1 < peak <= 32
@@ -167,13 +166,13 @@ async def test_graceful_stop_gives_back_unstarted_and_finishes_running(jobs: Man
     worker = Worker(
         jobs, "stopper", {"jobs": handle}, concurrency=4, prefetch=4, handle_signals=False
     )
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(10):
-        await four_running.wait()
-    worker.stop()
-    gate.set()
-    async with asyncio.timeout(10):
-        await run
+    async with running(worker) as run:
+        async with asyncio.timeout(10):
+            await four_running.wait()
+        worker.stop()
+        gate.set()
+        async with asyncio.timeout(10):
+            await run
     assert worker.stats.succeeded == 4
     for task_id in started:
         task = await jobs.get_task(task_id)
@@ -185,21 +184,21 @@ async def test_graceful_stop_gives_back_unstarted_and_finishes_running(jobs: Man
 
 async def test_stop_after_grace_period_fails_the_attempt(jobs: Manager) -> None:
     (task_id,) = await jobs.create_tasks("jobs", [TaskMeta(payload="stuck")])
-    running = asyncio.Event()
+    started = asyncio.Event()
 
     async def handle(task: Task) -> None:
-        running.set()
+        started.set()
         await asyncio.Event().wait()
 
     worker = Worker(
         jobs, "impatient", {"jobs": handle}, concurrency=1, grace_period=0.2, handle_signals=False
     )
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(10):
-        await running.wait()
-    worker.stop()
-    async with asyncio.timeout(10):
-        await run
+    async with running(worker) as run:
+        async with asyncio.timeout(10):
+            await started.wait()
+        worker.stop()
+        async with asyncio.timeout(10):
+            await run
     task = await jobs.get_task(task_id)
     assert task.status == Status.RETRY and task.retries == 2
     assert task.result["error"] == "WorkerStopped"
@@ -216,16 +215,12 @@ async def test_delayed_task_starts_within_100ms_of_delayed_at(jobs: Manager) -> 
     worker = Worker(
         jobs, "punctual", {"jobs": handle}, concurrency=2, poll_interval=30, handle_signals=False
     )
-    run = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await idle(worker)
         due = datetime.now(UTC) + timedelta(seconds=1.5)
         await jobs.create_task("jobs", TaskMeta(payload="later", delayed_at=due))
         async with asyncio.timeout(10):
             await started.wait()
-    finally:
-        worker.stop()
-        await run
     lag = started_at[0] - due.timestamp()
     assert 0 <= lag < 0.1, f"started {lag * 1000:.1f} ms after delayed_at"
 
@@ -247,11 +242,8 @@ async def test_retry_backoff_doubles_end_to_end(manager: Manager) -> None:
     worker = Worker(
         manager, "flaky", {"flaky": handle}, concurrency=1, poll_interval=30, handle_signals=False
     )
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(20):
+    async with running(worker), asyncio.timeout(20):
         await failed.wait()
-    worker.stop()
-    await run
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert 1.0 <= gaps[0] < 1.1 + 0.15
     assert 2.0 <= gaps[1] < 2.2 + 0.15
@@ -268,10 +260,8 @@ async def test_sync_handlers_run_in_threads(jobs: Manager) -> None:
         return int(task.payload) ** 2
 
     worker = Worker(jobs, "threads", {"jobs": square}, concurrency=8, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    await eventually(all_released(jobs, 20), 20, "every task released")
-    worker.stop()
-    await run
+    async with running(worker):
+        await eventually(all_released(jobs, 20), 20, "every task released")
     results = {(await jobs.get_task(i)).result for i in ids}
     assert results == {i * i for i in range(20)}
 
@@ -287,11 +277,8 @@ async def test_heartbeat_keeps_a_long_task_alive(manager: Manager) -> None:
         return "ok"
 
     worker = Worker(manager, "steady", {"long": handle}, concurrency=1, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(15):
+    async with running(worker), asyncio.timeout(15):
         await done.wait()
-    worker.stop()
-    await run
     task = await manager.get_task(task_id)
     assert task.status == Status.RELEASED and task.attempt == 1 and task.result == "ok"
 
@@ -299,30 +286,27 @@ async def test_heartbeat_keeps_a_long_task_alive(manager: Manager) -> None:
 async def test_cancel_reaches_the_running_handler(manager: Manager) -> None:
     await manager.register_queue(QueueMeta(queue="long", lease=timedelta(seconds=1)))
     (task_id,) = await manager.create_tasks("long", [TaskMeta(payload="x")])
-    running, cancelled = asyncio.Event(), asyncio.Event()
+    started, cancelled = asyncio.Event(), asyncio.Event()
 
     async def handle(task: Task) -> None:
-        running.set()
+        started.set()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             cancelled.set()
             raise
 
-    worker = Worker(manager, "victim", {"long": handle}, concurrency=1, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(10):
-        await running.wait()
-    await manager.cancel_task(task_id)
-    async with asyncio.timeout(10):
-        await cancelled.wait()
-
     async def is_cancelled() -> bool:
         return (await manager.get_task(task_id)).status == Status.CANCELLED
 
-    await eventually(is_cancelled, 10, "the task to end cancelled")
-    worker.stop()
-    await run
+    worker = Worker(manager, "victim", {"long": handle}, concurrency=1, handle_signals=False)
+    async with running(worker):
+        async with asyncio.timeout(10):
+            await started.wait()
+        await manager.cancel_task(task_id)
+        async with asyncio.timeout(10):
+            await cancelled.wait()
+        await eventually(is_cancelled, 10, "the task to end cancelled")
     assert (await manager.get_task(task_id)).result["error"] == "Cancelled"
 
 
@@ -334,16 +318,13 @@ async def test_failures_and_unencodable_results_are_recorded(jobs: Manager) -> N
             raise ValueError("no good")
         return {1, 2}  # a set is not JSON
 
-    worker = Worker(jobs, "careful", {"jobs": handle}, concurrency=2, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-
     async def both_failed_once() -> bool:
         total, _ = await jobs.list_tasks(queue="jobs", status="retry", limit=1)
         return total == 2
 
-    await eventually(both_failed_once, 10, "both tasks to fail once")
-    worker.stop()
-    await run
+    worker = Worker(jobs, "careful", {"jobs": handle}, concurrency=2, handle_signals=False)
+    async with running(worker):
+        await eventually(both_failed_once, 10, "both tasks to fail once")
     boom, unencodable = [await jobs.get_task(i) for i in ids]
     assert boom.result == {"error": "ValueError", "message": "no good"}
     assert unencodable.result["error"] == "ResultNotJSON"
@@ -361,15 +342,11 @@ async def test_wakes_on_notify_for_a_64_character_namespace(pool: asyncpg.Pool) 
     worker = Worker(
         manager, "far", {"jobs": handle}, concurrency=1, poll_interval=60, handle_signals=False
     )
-    run = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await idle(worker)  # only a notification can wake it within 60 s
         await manager.create_task("jobs", TaskMeta(payload=1))
         async with asyncio.timeout(5):
             await got.wait()
-    finally:
-        worker.stop()
-        await run
 
 
 async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg.Pool) -> None:
@@ -383,8 +360,7 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
     worker = Worker(
         jobs, "resilient", {"jobs": handle}, concurrency=1, poll_interval=60, handle_signals=False
     )
-    run = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         await idle(worker)
         killed = await pool.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -393,16 +369,13 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
         assert killed == 1
 
         async def reconnected() -> bool:
-            notifier = worker._notifier
-            return notifier is not None and notifier.reconnects >= 1 and notifier.connected
+            notifier = jobs.notifier
+            return notifier.reconnects >= 1 and notifier.connected
 
         await eventually(reconnected, 10, "the LISTEN connection to come back")
         await jobs.create_task("jobs", TaskMeta(payload=7))
         async with asyncio.timeout(5):
             await arrived.wait()
-    finally:
-        worker.stop()
-        await run
     assert got == [7]
 
 
@@ -419,8 +392,7 @@ async def test_slow_handlers_do_not_hoard_tasks(jobs: Manager, pool: asyncpg.Poo
             four_done.set()
 
     worker = Worker(jobs, "slow", {"jobs": handle}, concurrency=2, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         async with asyncio.timeout(30):
             await four_done.wait()
         held = []
@@ -432,9 +404,6 @@ async def test_slow_handlers_do_not_hoard_tasks(jobs: Manager, pool: asyncpg.Poo
             new = await pool.fetchval("SELECT count(*) FROM pgqueue.task WHERE status = 'new'")
             waiting.append(new + done)  # `done` read after the count: finished by then
             await asyncio.sleep(0.02)
-    finally:
-        worker.stop()
-        await run
     assert worker.prefetch_now() == 0
     assert max(held) <= 2  # only what its two handlers run: the rest stays for other workers
     assert min(waiting) >= 20 - 2  # every task neither finished nor running was left unclaimed
@@ -453,11 +422,8 @@ async def test_fast_handlers_claim_ahead(jobs: Manager) -> None:
             all_seen.set()
 
     worker = Worker(jobs, "fast", {"jobs": handle}, concurrency=4, handle_signals=False)
-    run = asyncio.create_task(worker.run())
-    async with asyncio.timeout(60):
+    async with running(worker), asyncio.timeout(60):
         await all_seen.wait()
-    worker.stop()
-    await run
     # Handlers far faster than a claim round trip: the buffer grows to its ceiling.
     assert worker.prefetch_now() > worker.concurrency
     assert worker.prefetch_now() <= 8 * worker.concurrency
@@ -475,22 +441,19 @@ async def _lost_races(jobs: Manager, n: int) -> int:
         Worker(jobs, f"herd-{i}", {"jobs": handle}, concurrency=4, handle_signals=False)
         for i in range(4)
     ]
-    runs = [asyncio.create_task(w.run()) for w in workers]
-    try:
+
+    async def all_seen() -> bool:
+        return sum(seen.values()) == n
+
+    async with contextlib.AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(running(w))
         for w in workers:
             await idle(w)
         for i in range(n):
             await jobs.create_task("jobs", TaskMeta(payload=i))
             await asyncio.sleep(0.001)  # a steady trickle of single inserts
-
-        async def all_seen() -> bool:
-            return sum(seen.values()) == n
-
         await eventually(all_seen, 30, "every task run")
-    finally:
-        for w in workers:
-            w.stop()
-        await asyncio.gather(*runs)
     assert set(seen) == set(range(n)) and set(seen.values()) == {1}
     return sum(w.stats.races_lost for w in workers)
 
@@ -501,12 +464,48 @@ async def test_idle_workers_do_not_stampede_on_single_inserts(
     # Every listening worker hears every insert. Without the herd delay each insert costs
     # about three empty claims (three of the four workers lose the race); with it, workers
     # that keep losing answer later and with one claim for many notifications.
-    import pgqueue_core.worker as worker_module
+    from pgqueue_core.worker import claimer
 
-    monkeypatch.setattr(worker_module, "HERD_MAX_DELAY", 0.0)
+    monkeypatch.setattr(claimer, "HERD_MAX_DELAY", 0.0)
     stampede = await _lost_races(jobs, 200)
     monkeypatch.undo()
     calm = await _lost_races(jobs, 200)
     print(f"empty claims after notifications: {stampede} without the herd delay, {calm} with")
     assert stampede >= 200  # the stampede is real (several empty claims per insert) ...
     assert calm * 2 <= stampede  # ... and the herd delay cuts it by half at least (~4x here)
+
+
+async def test_workers_on_one_pool_share_one_listen_connection(
+    jobs: Manager, pool: asyncpg.Pool
+) -> None:
+    other = jobs.with_namespace("other")
+    await other.register_queue(QueueMeta(queue="jobs"))
+
+    async def handle(task: Task) -> None:
+        pass
+
+    workers = [
+        Worker(manager, name, {"jobs": handle}, concurrency=1, handle_signals=False)
+        for manager, name in ((jobs, "one"), (jobs, "two"), (other, "three"))
+    ]
+
+    async def listening() -> int:
+        return int(
+            await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+            )
+        )
+
+    async with contextlib.AsyncExitStack() as stack:
+        for w in workers:
+            await stack.enter_async_context(running(w))
+        for w in workers:
+            await idle(w)
+        assert jobs.notifier is other.notifier and jobs.notifier.connected
+        assert await listening() == 1
+
+    async def closed() -> bool:
+        return await listening() == 0
+
+    await eventually(closed, 10, "the LISTEN connection to go back once every worker stopped")
