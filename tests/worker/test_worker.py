@@ -362,6 +362,11 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
     )
     async with running(worker):
         await idle(worker)
+        # Idle can come before the notifier has run LISTEN (its connection is its own task).
+        async def listening() -> bool:
+            return jobs.notifier.connected
+
+        await eventually(listening, 5, "the notifier to listen")
         killed = await pool.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
