@@ -31,7 +31,7 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/queue", {"body": {"queue": "Bad Name!"}}, "invalid queue name"),
     ("POST", "/queue", {"body": {"queue": "q", "ttl": "soon"}}, "ttl"),
     ("POST", "/queue", {"body": {"queue": "q", "ttl": -5}}, "ttl must be positive"),
-    ("POST", "/queue", {"body": {"queue": "q", "ttl": 2**70}}, "duration"),
+    ("POST", "/queue", {"body": {"queue": "q", "ttl": 2**70}}, "ttl is too long"),
     ("POST", "/queue", {"body": {"queue": "q", "retries": -1}}, "retries"),
     ("POST", "/queue", {"body": {"queue": "q", "retries": "3"}}, "retries must be an integer"),
     ("POST", "/queue", {"body": {"queue": "q", "retries": 2**40}}, "retries"),
