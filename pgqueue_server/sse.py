@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Iterator
@@ -143,7 +144,11 @@ async def stream_head(request: Request) -> None:
     else: no firing is claimed and the connection is not held."""
     response = await _start(request)
     await response.send("")  # the head, framed as the stream's (chunked); HEAD sends no body
-    await response.eof()
+    # `response.eof()` would await the end of the body, but Sanic (25.12) ends a HEAD body
+    # with a plain function, not a coroutine: every HEAD logged a TypeError traceback.
+    ended = response.stream.send(b"", True)
+    if inspect.isawaitable(ended):
+        await ended
 
 
 async def stream_tickers(
