@@ -3,6 +3,7 @@ table, with and without tokens: a 4xx with the error envelope, never a 500 (SPEC
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -160,3 +161,27 @@ def test_undecodable_token_setting_is_a_clear_error() -> None:
     for argv, env in ((["--token", "ab\udcff"], {}), ([], {"PGQUEUE_TOKEN": "\udcffab"})):
         with pytest.raises(InvalidArgument, match="not UTF-8"):
             parse_run_args(argv, env)
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_body_on_a_get_is_read_and_ignored(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`GET /api/health` with the body `{}`: Sanic left the body of GET routes unread and
+    logged "<Request: GET /api/health> body not consumed." at ERROR after each 2xx answer,
+    which any client could repeat (health needs no token)."""
+    caplog.set_level(logging.ERROR)
+    async with running(make_config(dsn)) as srv:
+        port = port_of(srv.base)
+        for method, target in (
+            ("GET", "/api/health"),
+            ("GET", "/api/queue"),
+            ("HEAD", "/api/stats"),
+        ):
+            for body in (b"{}", b"\xff" * 100, b"[" * 100_000):
+                reply = await exchange(port, request(method, target, body=body))
+                assert reply.status == 200, (method, target, reply.status, reply.body[:200])
+    assert not _errors(caplog)
