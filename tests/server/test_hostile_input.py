@@ -185,3 +185,27 @@ async def test_a_body_on_a_get_is_read_and_ignored(
                 reply = await exchange(port, request(method, target, body=body))
                 assert reply.status == 200, (method, target, reply.status, reply.body[:200])
     assert not _errors(caplog)
+
+
+async def test_a_control_character_in_the_target_is_400(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`GET /api/queue?x=\\x1b`: the URL parser refuses the request line, and Sanic's error
+    answer, built on a request made from that same URL, failed again: the client got no
+    answer at all and the log "protocol.connection_task uncaught" with a traceback."""
+    caplog.set_level(logging.ERROR)
+    async with running(make_config(dsn)) as srv:
+        port = port_of(srv.base)
+        for target in (
+            b"/api/queue?x=\x1b",
+            b"/api/queue/\x1b",
+            b"/api/task?worker=\x00",
+            b"/api/queue?x=\x7f",
+            b"/api/queue?offset=%ED%A0%BD&limit=a+\xf3\x93\x95\xb1B_=\x1b",
+        ):
+            reply = await exchange(port, request("GET", target))
+            assert reply.status == 400, (target, reply.status, reply.body)
+            assert problem(reply) is None, (target, reply.body)
+            assert reply.json["error"] == "invalid_argument"
+        assert (await srv.get("/health")).status == 200
+    assert not _errors(caplog)
