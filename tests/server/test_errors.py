@@ -179,3 +179,20 @@ async def test_database_unavailable_is_503(server: Server) -> None:
         reply = await server.get(path)
         _assert_error(reply, 503, "unavailable")
         assert int(reply.headers["Retry-After"]) > 0
+
+
+async def test_a_message_quoting_a_lone_surrogate_is_sent(jobs: Server) -> None:
+    """`POST /api/queue` with the body `{"\\ud800": 1}`: the 400 names the unknown field, a
+    lone surrogate no UTF-8 writer accepts; writing the envelope failed and Sanic answered
+    a plain-text 500 "An error occurred while handling an error"."""
+    for method, path in (
+        ("POST", "/queue"),
+        ("PATCH", "/queue/jobs"),
+        ("POST", "/ticker"),
+        ("POST", "/task"),
+        ("PUT", "/task"),
+        ("POST", "/queue/jobs/requeue"),
+    ):
+        reply = await jobs.call(method, path, data=b'{"\\ud800": 1, "a\\udfffb": 2}')
+        body = _assert_error(reply, 400, "invalid_argument")
+        assert "\\ud800" in body["reason"] and "a\\udfffb" in body["reason"], (path, body)
