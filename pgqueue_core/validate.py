@@ -9,7 +9,7 @@ from typing import Any
 
 from .durations import MAX_DURATION
 from .errors import InvalidArgument
-from .models import RawJSON, Status
+from .models import RawJSON, Status, load_json
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 RESERVED_NAMESPACE = "pgqueue"
@@ -118,11 +118,20 @@ def payload(value: Any, what: str = "payload") -> str:
     if isinstance(value, RawJSON):  # read back from a row as it was stored
         return value.text
     try:
-        return JSON_ENCODER.encode(value)
+        text = JSON_ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise InvalidArgument(f"{what} is nested too deeply to encode") from None
+    # The text is ASCII: any surrogate, paired (an emoji) or not, is a \udxxx escape in it.
+    # What counts is what the text reads back as: a pair (even of two separate code points)
+    # is one character, an escape alone is not text (and would read back as RawJSON).
+    if "\\ud" in text and isinstance(load_json(text), RawJSON):
+        raise InvalidArgument(
+            f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): strings "
+            "must be Unicode text"
+        )
+    return text
 
 
 def utc(value: datetime, what: str) -> datetime:
