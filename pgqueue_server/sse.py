@@ -16,9 +16,9 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sanic import Request
 from sanic.exceptions import SanicException
@@ -30,6 +30,7 @@ from . import codec
 log = logging.getLogger("pgqueue.server.sse")
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +102,22 @@ async def _deliver_one(manager: Manager, response: Any, within: float) -> bool:
 
     Once the event is written, a cancellation (the client left right after reading it)
     must not roll the claim back, or the firing would be delivered twice: the commit then
-    completes before the cancellation goes on.
+    completes before the cancellation goes on. Before that, a client that leaves while a
+    statement runs lets the statement finish, and the claim then rolls back: a statement
+    cancelled in flight has asyncpg cancel it over a second connection, and when the first
+    one is given up meanwhile asyncpg logs "Future exception was never retrieved" at ERROR
+    (a stream that a client opens and closes at once did so about once in a hundred).
     """
-    written = False
+    written = sending = gone = False
 
     async def claim_and_send() -> bool:
-        nonlocal written
+        nonlocal written, sending
         async with manager.claim_ticker() as ticker:
             if ticker is None:
                 return False
+            if gone:
+                raise ClientGone("the client left during the claim")
+            sending = True
             await _send(response, event(ticker), within)
             written = True
             return True
@@ -118,8 +126,21 @@ async def _deliver_one(manager: Manager, response: Any, within: float) -> bool:
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
-        if not written:
+        gone = True
+        if sending and not written:  # no statement runs: stop the send, roll back
             task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+
+
+async def _finished(call: Awaitable[T]) -> T:
+    """`await call`, a database call that a client leaving does not cut short (see
+    _deliver_one): the cancellation goes on once the call has returned."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
         with contextlib.suppress(BaseException):
             await task
         raise
@@ -170,7 +191,7 @@ async def stream_tickers(
                     sent += 1
                     last_write = time.monotonic()
                     continue
-                due = await manager.next_ticker_in()
+                due = await _finished(manager.next_ticker_in())
                 if due is not None:
                     # Due now but not claimable: another stream holds it; look again soon.
                     wait = min(wait, max(due, 0.02))
