@@ -64,7 +64,24 @@ def worker(value: object) -> str:
     cleaned = value.strip()
     if len(cleaned) > MAX_WORKER_LEN:
         raise InvalidArgument(f"worker must be at most {MAX_WORKER_LEN} characters")
-    return cleaned
+    return _text(cleaned, "worker")
+
+
+def _text(value: str, what: str) -> str:
+    """`value`, if PostgreSQL can store it in a text column: no NUL character and no lone
+    surrogate (the database refused them with a message naming neither the field nor the
+    character: "invalid input for query argument $3")."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{what} must not contain a NUL character (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(
+                f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): it "
+                "must be Unicode text"
+            ) from None
+    return value
 
 
 def duration(value: timedelta | None, what: str, minimum: timedelta | None = None) -> None:
@@ -170,4 +187,4 @@ def key(value: object) -> str | None:
         raise InvalidArgument("key must be a non-empty string")
     if len(value) > MAX_KEY_LEN:
         raise InvalidArgument(f"key must be at most {MAX_KEY_LEN} characters")
-    return value
+    return _text(value, "key")

@@ -83,6 +83,13 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "priority": "hi"}}, "priority"),
     ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "priority": 2**40}}, "priority"),
     ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "key": ""}}, "key"),
+    # Text PostgreSQL cannot store: refused with the field's name, not the driver's message.
+    ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "key": "a\x00"}}, "key must not"),
+    ("POST", "/task", {"data": b'{"queue":"jobs","payload":1,"key":"\\ud800"}'}, "key holds a"),
+    ("PUT", "/task", {"data": b'{"worker": "w\\u0000"}'}, "worker must not contain a NUL"),
+    ("PUT", "/task", {"data": b'{"worker": "\\udfff"}'}, "worker holds a lone surrogate"),
+    ("PUT", "/task", {"params": {"worker": "a\x00b"}}, "worker must not contain a NUL"),
+    ("PATCH", "/task/1", {"data": b'{"worker": "\\ud800"}'}, "worker holds a lone surrogate"),
     ("POST", "/queue/jobs/requeue", {"body": {}}, "status is required"),
     ("POST", "/queue/jobs/requeue", {"body": {"status": "released"}}, "requeued"),
     ("POST", "/queue/jobs/requeue", {"body": {"status": "nope"}}, "unknown status"),
