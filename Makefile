@@ -26,8 +26,8 @@ run: $(STAMP) ## Serve the API on localhost:8080 (embedded PostgreSQL unless PGQ
 test: $(STAMP) ## Run the test suite against a real PostgreSQL
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-fuzz: $(STAMP) ## Schemathesis against the served openapi.json (also part of `make test`)
-	$(BIN)/pytest tests/server/test_fuzz.py -v $(PYTEST_ARGS)
+fuzz: $(STAMP) ## Schemathesis against openapi.json, and the decoder sweep and property (also in `make test`)
+	$(BIN)/pytest tests/server/test_fuzz.py tests/server/test_decoders.py -v $(PYTEST_ARGS)
 
 bench: $(STAMP) ## pgqueue's drain vs the raw-SQL limit on one database (BENCH_DSN=…)
 	$(BIN)/python bench/drain_vs_raw.py --dsn $(or $(BENCH_DSN),postgresql://postgres@127.0.0.1:5432/test)

@@ -20,18 +20,18 @@ MAX_TEXT = 64
 _UNITS_NS = {
     "ns": 1,
     "us": 1_000,
-    "µs": 1_000,
+    "µs": 1_000,  # the micro sign, U+00B5
+    "μs": 1_000,  # the Greek mu, U+03BC (Go's time.ParseDuration accepts both)
     "ms": 1_000_000,
     "s": 1_000_000_000,
     "m": 60 * 1_000_000_000,
     "h": 3600 * 1_000_000_000,
     "d": 86400 * 1_000_000_000,
 }
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
-_ISO = re.compile(
-    r"^P(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
-)
+# Digits are ASCII ([0-9], not \d, which also matches "١" or "１" and made "١٢s" 12 s).
+_GO_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h|d)")
+_N = r"[0-9]+(?:\.[0-9]+)?"
+_ISO = re.compile(rf"^P(?:(?P<d>{_N})D)?(?:T(?:(?P<h>{_N})H)?(?:(?P<m>{_N})M)?(?:(?P<s>{_N})S)?)?$")
 
 
 def from_ns(ns: int, field: str = "duration") -> timedelta:
@@ -79,7 +79,7 @@ def parse_duration(value: object, field: str = "duration") -> timedelta:
 def _parse_text(text: str, field: str) -> timedelta:
     if not text:
         raise InvalidArgument(f"{field}: empty duration")
-    if re.fullmatch(r"[+-]?\d+", text):
+    if re.fullmatch(r"[+-]?[0-9]+", text):
         return from_ns(int(text), field)
     sign = 1
     body = text

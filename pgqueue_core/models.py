@@ -36,9 +36,11 @@ WAITING: Final = frozenset({Status.NEW, Status.RETRY})
 
 class RawJSON:
     """JSON text that Python's json module cannot read although PostgreSQL stored it (a number
-    of more than 4,300 digits, nesting deeper than the recursion limit), written by some
-    other client: kept as text and handed on unchanged, so that one such row never breaks a
-    read. `text` is the JSON exactly as stored."""
+    of more than 4,300 digits, nesting deeper than the recursion limit), or reads into a
+    string no UTF-8 writer can write (a lone surrogate escape such as "\\ud800", which the
+    json column type accepts), written by some other client: kept as text and handed on
+    unchanged, so that one such row never breaks a read. `text` is the JSON exactly as
+    stored."""
 
     __slots__ = ("text",)
 
@@ -56,11 +58,26 @@ class RawJSON:
 
 
 def load_json(text: str) -> Any:
-    """A stored payload or result as Python values (RawJSON when Python cannot read it)."""
+    """A stored payload or result as Python values (RawJSON when Python cannot read it, or
+    reads it into text that is not Unicode)."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         return RawJSON(text)
+    # Only an escape can hold a surrogate (UTF-8 cannot): look closer at those rows alone.
+    if ("\\ud" in text or "\\uD" in text) and not _is_unicode(value):
+        return RawJSON(text)
+    return value
+
+
+def _is_unicode(value: Any) -> bool:
+    """Whether every string of a JSON value (object keys included) is Unicode text, that is
+    holds no lone surrogate, so that it can be written as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def wire(

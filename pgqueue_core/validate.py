@@ -9,7 +9,7 @@ from typing import Any
 
 from .durations import MAX_DURATION
 from .errors import InvalidArgument
-from .models import RawJSON, Status
+from .models import RawJSON, Status, load_json
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 RESERVED_NAMESPACE = "pgqueue"
@@ -64,7 +64,24 @@ def worker(value: object) -> str:
     cleaned = value.strip()
     if len(cleaned) > MAX_WORKER_LEN:
         raise InvalidArgument(f"worker must be at most {MAX_WORKER_LEN} characters")
-    return cleaned
+    return _text(cleaned, "worker")
+
+
+def _text(value: str, what: str) -> str:
+    """`value`, if PostgreSQL can store it in a text column: no NUL character and no lone
+    surrogate (the database refused them with a message naming neither the field nor the
+    character: "invalid input for query argument $3")."""
+    if "\x00" in value:
+        raise InvalidArgument(f"{what} must not contain a NUL character (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(
+                f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): it "
+                "must be Unicode text"
+            ) from None
+    return value
 
 
 def duration(value: timedelta | None, what: str, minimum: timedelta | None = None) -> None:
@@ -118,11 +135,20 @@ def payload(value: Any, what: str = "payload") -> str:
     if isinstance(value, RawJSON):  # read back from a row as it was stored
         return value.text
     try:
-        return JSON_ENCODER.encode(value)
+        text = JSON_ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise InvalidArgument(f"{what} is nested too deeply to encode") from None
+    # The text is ASCII: any surrogate, paired (an emoji) or not, is a \udxxx escape in it.
+    # What counts is what the text reads back as: a pair (even of two separate code points)
+    # is one character, an escape alone is not text (and would read back as RawJSON).
+    if "\\ud" in text and isinstance(load_json(text), RawJSON):
+        raise InvalidArgument(
+            f"{what} holds a lone surrogate (an unpaired \\ud800-\\udfff escape): strings "
+            "must be Unicode text"
+        )
+    return text
 
 
 def utc(value: datetime, what: str) -> datetime:
@@ -161,4 +187,4 @@ def key(value: object) -> str | None:
         raise InvalidArgument("key must be a non-empty string")
     if len(value) > MAX_KEY_LEN:
         raise InvalidArgument(f"key must be at most {MAX_KEY_LEN} characters")
-    return value
+    return _text(value, "key")

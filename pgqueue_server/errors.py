@@ -55,10 +55,23 @@ class HttpError:
         return {
             "object": "error",
             "code": self.status,
-            "reason": self.reason,
-            "detail": self.detail,
+            "reason": _writable(self.reason),
+            "detail": _writable(self.detail),
             "error": self.key,
         }
+
+
+def _writable(value: Any) -> Any:
+    """`value` with every string UTF-8 can encode: a message may quote the request, and a
+    request's JSON may hold lone surrogates (`"\\ud800"`), which no UTF-8 writer accepts;
+    they are quoted as the escapes they were sent as."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_writable(item) for item in value]
+    if isinstance(value, dict):
+        return {_writable(k): _writable(v) for k, v in value.items()}
+    return value
 
 
 def _sanic_message(exc: sanic_exc.SanicException, status: int) -> str:

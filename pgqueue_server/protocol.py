@@ -19,7 +19,7 @@ import asyncio
 import collections
 from typing import Any, cast
 
-from sanic.exceptions import RequestTimeout, SanicException
+from sanic.exceptions import BadRequest, RequestTimeout, SanicException
 from sanic.http import Http, Stage
 from sanic.server.protocols.http_protocol import HttpProtocol
 
@@ -83,6 +83,17 @@ class DeadlineHttp(Http):
                 "most allowed: reuse them (keep-alive) or close some",
                 headers={"Retry-After": str(protocol.config.retry_after)},
             )
+
+    def create_empty_request(self) -> None:
+        """The request an error answer is built on when the request line could not be made
+        into one. Sanic builds it from the URL received, which fails again when that URL is
+        what could not be parsed (a control character in the target): the client then got no
+        answer at all and the log a traceback. Without the URL, it gets its 400."""
+        try:
+            super().create_empty_request()
+        except BadRequest:
+            self.url = ""  # Sanic's own stand-in ("*") for a request without a URL
+            super().create_empty_request()
 
     async def read(self) -> bytes | None:
         """A part of the request body, before the body's deadline."""

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sanic import Request
 from sanic.exceptions import SanicException
@@ -29,6 +30,7 @@ from . import codec
 log = logging.getLogger("pgqueue.server.sse")
 
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +110,21 @@ async def _deliver_one(
     lease lapses and the firing is claimed again. A firing that was written into the socket
     of a connection that dies at that very moment cannot be told apart from a delivered one:
     that is the one case where a client can miss a firing.
+
+    No statement is cancelled in flight when the client leaves (asyncpg would cancel it over
+    a second connection and, the first given up meanwhile, log "Future exception was never
+    retrieved" at ERROR): a claim under way finishes, and its firing is given back.
     """
-    async with slots:
-        firing = await manager.claim_firing(timedelta(seconds=settings.send_timeout + 5))
+    lease = timedelta(seconds=settings.send_timeout + 5)
+    claim = asyncio.ensure_future(_claim(manager, lease, slots))
+    try:
+        firing = await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            late = await claim
+            if late is not None:
+                await _settle(slots, manager.give_back_firing(late), "give back", manager.namespace)
+        raise
     if firing is None:
         return False
     try:
@@ -124,6 +138,11 @@ async def _deliver_one(
         _settle(slots, manager.firing_delivered(firing), "acknowledge", manager.namespace)
     )
     return True
+
+
+async def _claim(manager: Manager, lease: timedelta, slots: asyncio.Semaphore) -> Ticker | None:
+    async with slots:
+        return await manager.claim_firing(lease)
 
 
 def _settle(
@@ -141,6 +160,18 @@ def _settle(
             log.warning("ticker stream (%s): could not %s a firing: %s", namespace, what, exc)
 
     return asyncio.ensure_future(run())
+
+
+async def _finished(call: Awaitable[T]) -> T:
+    """`await call`, a database call that a client leaving does not cut short (see
+    _deliver_one): the cancellation goes on once the call has returned."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise
 
 
 async def _pause(stopping: asyncio.Event, seconds: float) -> None:
@@ -162,7 +193,11 @@ async def stream_head(request: Request) -> None:
     else: no firing is claimed and the connection is not held."""
     response = await _start(request)
     await response.send("")  # the head, framed as the stream's (chunked); HEAD sends no body
-    await response.eof()
+    # `response.eof()` would await the end of the body, but Sanic (25.12) ends a HEAD body
+    # with a plain function, not a coroutine: every HEAD logged a TypeError traceback.
+    ended = response.stream.send(b"", True)
+    if inspect.isawaitable(ended):
+        await ended
 
 
 async def stream_tickers(
@@ -192,7 +227,7 @@ async def stream_tickers(
                     last_write = time.monotonic()
                     continue
                 async with slots:
-                    due = await manager.next_ticker_in()
+                    due = await _finished(manager.next_ticker_in())
                 if due is not None:
                     # Due now but not claimable: another stream holds it; look again soon.
                     wait = min(wait, max(due, 0.02))

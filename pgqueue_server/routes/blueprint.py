@@ -13,7 +13,11 @@ GET_AND_HEAD = frozenset({"GET", "HEAD"})
 class ApiBlueprint(Blueprint):
     """A Blueprint whose `get` registers GET and HEAD on one route. Sanic answers HEAD with
     the GET handler's status and headers and drops the body; a handler that must not do the
-    work of GET for a HEAD (the ticker stream) checks `request.method` itself."""
+    work of GET for a HEAD (the ticker stream) checks `request.method` itself.
+
+    GET routes read a request body like any other (within --max-body) and ignore it: with
+    Sanic's default for GET, a body left unread made Sanic log "body not consumed" at ERROR
+    after every 2xx answer, which any client (health needs no token) could repeat at will."""
 
     def get(  # same signature as Sanic's, one more method
         self,
@@ -22,7 +26,7 @@ class ApiBlueprint(Blueprint):
         strict_slashes: bool | None = None,
         version: int | str | float | None = None,
         name: str | None = None,
-        ignore_body: bool = True,
+        ignore_body: bool = False,
         version_prefix: str = "/v",
         error_format: str | None = None,
         **ctx_kwargs: Any,

@@ -148,3 +148,16 @@ def test_the_longest_duration_in_every_syntax() -> None:
     assert parse_duration(ns) == MAX_DURATION
     assert parse_duration(format_duration(MAX_DURATION)) == MAX_DURATION
     assert parse_duration("PT" + str(ns // 10**9) + "S") <= MAX_DURATION
+
+
+@pytest.mark.parametrize("text", ["١٢s", "１h", "٣", "P١D", "PT٣H", "1.٥s", "-١s", "１"])
+def test_digits_are_ascii(text: str) -> None:
+    """`\\d` matched any Unicode digit: "١٢s" (Arabic-Indic) was 12 s and "１h" (a fullwidth one)
+    an hour; Go's time.ParseDuration, and so the original's clients, know ASCII digits only."""
+    with pytest.raises(InvalidArgument):
+        parse_duration(text, "ttl")
+
+
+def test_micro_is_the_micro_sign_or_the_greek_mu() -> None:
+    """As in Go: "1µs" (U+00B5) and "1μs" (U+03BC) are both a microsecond."""
+    assert parse_duration("1\u00b5s") == parse_duration("1\u03bcs") == timedelta(microseconds=1)

@@ -363,3 +363,30 @@ def test_stored_json_python_cannot_read_stays_text() -> None:
     assert load_json(huge) == RawJSON(huge)
     assert load_json("[" * 5000 + "]" * 5000) == RawJSON("[" * 5000 + "]" * 5000)
     assert load_json('{"a": 1}') == {"a": 1}
+
+
+def test_payloads_with_lone_surrogates_are_invalid() -> None:
+    """A string holding a lone surrogate ("\\ud800" in a request's JSON) is not text: no
+    UTF-8 writer can hand it on (the server's answers, a Go client, the console)."""
+    from pgqueue_core import InvalidArgument, validate
+
+    for value in ("\ud800", {"\udfff": 1}, ["a\udc80b"], {"a": ["\udbff\ud800"]}):
+        with pytest.raises(InvalidArgument, match="lone surrogate"):
+            validate.payload(value)
+        with pytest.raises(InvalidArgument, match="result holds a lone surrogate"):
+            validate.payload(value, "result")
+    # A pair is a character; a backslash followed by "ud800" is just text.
+    assert validate.payload("\U0001f600") == '"\\ud83d\\ude00"'
+    assert validate.payload("\ud83d\ude00") == '"\\ud83d\\ude00"'
+    assert validate.payload("C:\\ud800") == '"C:\\\\ud800"'
+
+
+def test_stored_json_with_lone_surrogates_stays_text() -> None:
+    """Stored by another client, or by a Worker whose handler's error message held one:
+    handed on as stored, not as a string no UTF-8 writer accepts."""
+    from pgqueue_core.models import RawJSON, load_json
+
+    for text in ('"\\ud800"', '{"\\uDFFF": 1}', '["a", {"b": "\\udc80"}]', '"\\ude00\\ud83d"'):
+        assert load_json(text) == RawJSON(text), text
+    assert load_json('"\\ud83d\\ude00"') == "\U0001f600"
+    assert load_json('"C:\\\\ud800"') == "C:\\ud800"

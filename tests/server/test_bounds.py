@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from .conftest import Reply, Server
+from .conftest import Reply, Server, open_stream
 
 HUGE_DURATIONS = [
     "P99999999999D",
@@ -236,3 +236,61 @@ async def test_payloads_python_cannot_parse_are_passed_through(jobs: Server, dsn
     claimed = await jobs.put("/task", params={"worker": "w"})
     assert claimed.status == 200, claimed.text[:300]
     assert claimed.text.count("1" * 5000) == 1 or claimed.text.count("[" * 5000) == 1
+
+
+async def test_lone_surrogates_in_payloads_are_400_and_write_nothing(jobs: Server) -> None:
+    """`{"queue": "jobs", "payload": "\\ud800"}`: the json column stored the escape, Python
+    read it back as a lone surrogate and the answer could not be written (a 500 after the
+    row was written, then a 500 on every read of the task). Payloads and results must be
+    text; a surrogate pair is a character."""
+    raw = b'{"queue": "jobs", "payload": "\\ud800"}'
+    _clean_400(await jobs.call("POST", "/task", data=raw), "task payload")
+    _clean_400(await jobs.post("/task", {"queue": "jobs", "payload": {"a\udfff": 1}}), "key")
+    for path, data in (
+        ("/ticker", b'{"ticker": "t", "payload": ["\\udc80"]}'),
+        ("/ticker/t", b'{"payload": "\\ud83d"}'),
+    ):
+        method = "POST" if path == "/ticker" else "PATCH"
+        if method == "PATCH":
+            assert (await jobs.post("/ticker", {"ticker": "t"})).status == 201
+        reply = await jobs.call(method, path, data=data)
+        _clean_400(reply, f"{method} {path}")
+        assert "lone surrogate" in reply.json["reason"]
+    assert (await jobs.get("/ticker/t")).json["payload"] == {}
+    assert (await jobs.get("/task")).json["count"] == 0
+    # A result: refused, and the task stays retained.
+    await jobs.post("/task", {"queue": "jobs", "payload": 1})
+    task = (await jobs.put("/task", params={"worker": "w"})).json
+    reply = await jobs.call("PATCH", f"/task/{task['id']}", data=b'{"result": "\\udfff"}')
+    _clean_400(reply, "result")
+    assert (await jobs.get(f"/task/{task['id']}")).json["status"] == "retained"
+    # A pair is one character, however it is sent.
+    reply = await jobs.call("POST", "/task", data=b'{"queue": "jobs", "payload": "\\ud83d\\ude00"}')
+    assert reply.status == 201 and reply.json["payload"] == "\U0001f600", reply.text
+
+
+async def test_rows_holding_lone_surrogates_are_passed_through(jobs: Server, dsn: str) -> None:
+    """Rows another client wrote (or a Worker, whose handler's error message held a lone
+    surrogate): every read hands the JSON on as it is stored instead of failing."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        task_id = await conn.fetchval(
+            "INSERT INTO pgqueue.task (namespace, queue, payload, result, dies_at, retries) "
+            """VALUES ('default', 'jobs', '"\\ud800"', '{"\\udfff": 1}', """
+            "now() + interval '1 hour', 3) RETURNING id"
+        )
+        await conn.execute(
+            "INSERT INTO pgqueue.ticker (namespace, ticker, interval, payload) "
+            """VALUES ('default', 'tick', interval '1 hour', '["\\udc80"]')"""
+        )
+    finally:
+        await conn.close()
+    for path in ("/task", f"/task/{task_id}", "/ticker", "/ticker/tick", "/stats", "/metrics"):
+        reply = await jobs.get(path)
+        assert reply.status == 200, (path, reply.text[:300])
+    assert '"payload":"\\ud800"' in (await jobs.get(f"/task/{task_id}")).text
+    claimed = await jobs.put("/task", params={"worker": "w"})
+    assert claimed.status == 200 and '"result":{"\\udfff": 1}' in claimed.text, claimed.text
+    async with open_stream(jobs) as stream:
+        event = await stream.next_event()
+        assert event.event == "ticker" and '"payload":["\\udc80"]' in event.data, event

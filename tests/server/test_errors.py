@@ -83,6 +83,13 @@ BAD_INPUT: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "priority": "hi"}}, "priority"),
     ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "priority": 2**40}}, "priority"),
     ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "key": ""}}, "key"),
+    # Text PostgreSQL cannot store: refused with the field's name, not the driver's message.
+    ("POST", "/task", {"body": {"queue": "jobs", "payload": 1, "key": "a\x00"}}, "key must not"),
+    ("POST", "/task", {"data": b'{"queue":"jobs","payload":1,"key":"\\ud800"}'}, "key holds a"),
+    ("PUT", "/task", {"data": b'{"worker": "w\\u0000"}'}, "worker must not contain a NUL"),
+    ("PUT", "/task", {"data": b'{"worker": "\\udfff"}'}, "worker holds a lone surrogate"),
+    ("PUT", "/task", {"params": {"worker": "a\x00b"}}, "worker must not contain a NUL"),
+    ("PATCH", "/task/1", {"data": b'{"worker": "\\ud800"}'}, "worker holds a lone surrogate"),
     ("POST", "/queue/jobs/requeue", {"body": {}}, "status is required"),
     ("POST", "/queue/jobs/requeue", {"body": {"status": "released"}}, "requeued"),
     ("POST", "/queue/jobs/requeue", {"body": {"status": "nope"}}, "unknown status"),
@@ -179,3 +186,20 @@ async def test_database_unavailable_is_503(server: Server) -> None:
         reply = await server.get(path)
         _assert_error(reply, 503, "unavailable")
         assert int(reply.headers["Retry-After"]) > 0
+
+
+async def test_a_message_quoting_a_lone_surrogate_is_sent(jobs: Server) -> None:
+    """`POST /api/queue` with the body `{"\\ud800": 1}`: the 400 names the unknown field, a
+    lone surrogate no UTF-8 writer accepts; writing the envelope failed and Sanic answered
+    a plain-text 500 "An error occurred while handling an error"."""
+    for method, path in (
+        ("POST", "/queue"),
+        ("PATCH", "/queue/jobs"),
+        ("POST", "/ticker"),
+        ("POST", "/task"),
+        ("PUT", "/task"),
+        ("POST", "/queue/jobs/requeue"),
+    ):
+        reply = await jobs.call(method, path, data=b'{"\\ud800": 1, "a\\udfffb": 2}')
+        body = _assert_error(reply, 400, "invalid_argument")
+        assert "\\ud800" in body["reason"] and "a\\udfffb" in body["reason"], (path, body)

@@ -4,8 +4,11 @@ claiming a firing."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
+
+import pytest
 
 from .conftest import Server, make_config, open_stream, running
 from .rawhttp import RawReply, closed_after, connection, exchange, port_of, read_reply, request
@@ -115,3 +118,18 @@ async def test_head_on_a_stream_claims_nothing(dsn: str) -> None:
             # With the one slot taken, HEAD answers what GET would: 429.
             refused = await _head(port, "/api/ticker/next", STREAM)
             assert refused.status == 429 and refused.headers["retry-after"] == "2"
+
+
+async def test_head_on_a_stream_logs_no_error(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    """`HEAD /api/ticker/next` (and HEAD /api/ticker with Accept: text/event-stream) ended the
+    head with `response.eof()`, which awaited Sanic's plain-function HEAD writer: every HEAD
+    logged "TypeError: object NoneType can't be used in 'await' expression" at ERROR."""
+    caplog.set_level(logging.ERROR)
+    async with running(make_config(dsn)) as srv:
+        port = port_of(srv.base)
+        for target, headers in (("/api/ticker/next", []), ("/api/ticker", STREAM)):
+            head = await _head(port, target, headers)
+            assert head.status == 200, (target, head)
+            assert head.headers["content-type"].startswith("text/event-stream")
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]

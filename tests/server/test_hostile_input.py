@@ -3,6 +3,7 @@ table, with and without tokens: a 4xx with the error envelope, never a 500 (SPEC
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -160,3 +161,51 @@ def test_undecodable_token_setting_is_a_clear_error() -> None:
     for argv, env in ((["--token", "ab\udcff"], {}), ([], {"PGQUEUE_TOKEN": "\udcffab"})):
         with pytest.raises(InvalidArgument, match="not UTF-8"):
             parse_run_args(argv, env)
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_body_on_a_get_is_read_and_ignored(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`GET /api/health` with the body `{}`: Sanic left the body of GET routes unread and
+    logged "<Request: GET /api/health> body not consumed." at ERROR after each 2xx answer,
+    which any client could repeat (health needs no token)."""
+    caplog.set_level(logging.ERROR)
+    async with running(make_config(dsn)) as srv:
+        port = port_of(srv.base)
+        for method, target in (
+            ("GET", "/api/health"),
+            ("GET", "/api/queue"),
+            ("HEAD", "/api/stats"),
+        ):
+            for body in (b"{}", b"\xff" * 100, b"[" * 100_000):
+                reply = await exchange(port, request(method, target, body=body))
+                assert reply.status == 200, (method, target, reply.status, reply.body[:200])
+    assert not _errors(caplog)
+
+
+async def test_a_control_character_in_the_target_is_400(
+    dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`GET /api/queue?x=\\x1b`: the URL parser refuses the request line, and Sanic's error
+    answer, built on a request made from that same URL, failed again: the client got no
+    answer at all and the log "protocol.connection_task uncaught" with a traceback."""
+    caplog.set_level(logging.ERROR)
+    async with running(make_config(dsn)) as srv:
+        port = port_of(srv.base)
+        for target in (
+            b"/api/queue?x=\x1b",
+            b"/api/queue/\x1b",
+            b"/api/task?worker=\x00",
+            b"/api/queue?x=\x7f",
+            b"/api/queue?offset=%ED%A0%BD&limit=a+\xf3\x93\x95\xb1B_=\x1b",
+        ):
+            reply = await exchange(port, request("GET", target))
+            assert reply.status == 400, (target, reply.status, reply.body)
+            assert problem(reply) is None, (target, reply.body)
+            assert reply.json["error"] == "invalid_argument"
+        assert (await srv.get("/health")).status == 200
+    assert not _errors(caplog)

@@ -362,6 +362,7 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
     )
     async with running(worker):
         await idle(worker)
+
         # Idle can come before the notifier has run LISTEN (its connection is its own task).
         async def listening() -> bool:
             return jobs.notifier.connected
