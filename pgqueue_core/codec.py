@@ -44,7 +44,7 @@ class Field:
     """One field of a model as the wire sees it."""
 
     attr: str
-    kind: str  # int, str, name, bool, duration, time, status, json, counts
+    kind: str  # int, str, name, names, bool, duration, time, status, json, counts
     nullable: bool
     required: bool  # no default in the model: a response must carry it
     default: Any
@@ -64,6 +64,8 @@ def _kind(annotation: Any, meta: Mapping[str, Any]) -> tuple[str, bool]:
         return "json", True
     if typing.get_origin(annotation) is dict:
         return "counts", nullable
+    if typing.get_origin(annotation) is list:
+        return "names", nullable
     kinds = {int: "int", str: "str", bool: "bool", timedelta: "duration", datetime: "time"}
     if annotation in kinds:
         return kinds[annotation], nullable
@@ -203,6 +205,8 @@ def encode_input(obj: Any) -> JSON:
             value = format_time(value)
         elif f.kind == "status":
             value = value.value
+        elif f.kind == "names":
+            value = list(value)
         body[f.attr] = value
     return body
 
@@ -247,6 +251,12 @@ def _value(f: Field, value: Any, name: str) -> Any:
         return parse_time(value, name)
     if kind == "status":
         return validate.status(value)
+    if kind == "names":  # one name, or a list of them
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise InvalidArgument(f"{name} must be a name or a list of names")
     if kind == "counts":
         if not isinstance(value, Mapping):
             raise InvalidArgument(f"{name} must be an object, got {_json_type(value)}")
@@ -275,7 +285,8 @@ def decode_input(
     *,
     what: str,
     ignored: Sequence[str] = (),
-    extra: Mapping[str, str] = {},
+    extra: Mapping[str, str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> tuple[Any, dict[str, Any]]:
     """A request body as a model of what to create or change, and the values of `extra`
     fields (name → kind) that belong to the request rather than the model.
@@ -283,11 +294,14 @@ def decode_input(
     A field that is absent, or null where the model has no use for null, is "not given"
     (the model's default): the original Go client sends nulls for settings it has no value
     for. Unknown fields are refused (naming the allowed ones); `ignored` fields (read-only
-    fields of the object, so that a document read can be sent back) are dropped."""
+    fields of the object, so that a document read can be sent back) are dropped; `exclude`
+    fields of the model are not accepted here (a path gives them)."""
     if not isinstance(body, Mapping):
         raise InvalidArgument(f"{what} must be a JSON object, got {_json_type(body)}")
-    model = {f.attr: f for f in fields(cls)}
-    extras = {name: Field(name, kind, True, False, None, "", {}) for name, kind in extra.items()}
+    model = {f.attr: f for f in fields(cls) if f.attr not in exclude}
+    extras = {
+        name: Field(name, kind, True, False, None, "", {}) for name, kind in (extra or {}).items()
+    }
     unknown = set(body) - set(model) - set(extras) - set(ignored)
     if unknown:
         allowed = ", ".join(sorted({*model, *extras}))
@@ -300,6 +314,9 @@ def decode_input(
         if name not in body or (body[name] is None and f.kind != "json"):
             continue
         values[name] = _value(dataclasses.replace(f, nullable=True), body[name], name)
+    for f in model.values():
+        if f.required and f.attr not in values:
+            raise InvalidArgument(f"{f.attr} is required" + (f" ({f.doc})" if f.doc else ""))
     given = {
         name: _value(f, body[name], name)
         for name, f in extras.items()
@@ -315,6 +332,7 @@ _KIND_SCHEMA: dict[str, JSON] = {
     "int": {"type": "integer"},
     "str": {"type": "string"},
     "name": {"type": "string", "pattern": NAME_PATTERN, "maxLength": 64},
+    "names": {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}},
     "bool": {"type": "boolean"},
     "duration": {"type": "integer", "format": "int64", "description": "nanoseconds"},
     "time": _TIME,
@@ -327,10 +345,12 @@ _KIND_SCHEMA: dict[str, JSON] = {
         "additionalProperties": False,
     },
 }
+_NAME_IN: JSON = {"type": "string", "pattern": "^[ \\t]*[A-Za-z][A-Za-z0-9_-]{0,63}[ \\t]*$"}
 # What a request may send (names are trimmed and lowercased; durations in any syntax).
 _INPUT_SCHEMA: dict[str, JSON] = {
     **_KIND_SCHEMA,
-    "name": {"type": "string", "pattern": "^[ \\t]*[A-Za-z][A-Za-z0-9_-]{0,63}[ \\t]*$"},
+    "name": _NAME_IN,
+    "names": {"anyOf": [_NAME_IN, {"type": "array", "items": _NAME_IN}]},
     "duration": {
         "anyOf": [
             {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
@@ -343,6 +363,13 @@ _INPUT_SCHEMA: dict[str, JSON] = {
 def kind_schema(kind: str, *, request: bool = False) -> JSON:
     """The JSON Schema of one wire kind, as sent (or, with `request`, as accepted)."""
     return dict((_INPUT_SCHEMA if request else _KIND_SCHEMA)[kind])
+
+
+def read_only(model: type[Any], meta: type[Any]) -> tuple[str, ...]:
+    """The fields of `model` that a body for `meta` may carry but cannot set (namespace,
+    created_at, ...): so that a document read can be sent back."""
+    settable = {f.attr for f in fields(meta)}
+    return tuple(f.attr for f in fields(model) if f.attr not in settable)
 
 
 def _nullable(schema: JSON) -> JSON:
@@ -381,6 +408,7 @@ def input_schema(
     extra: Mapping[str, tuple[str, str]] = {},
     overrides: Mapping[str, JSON] = {},
     doc: str = "",
+    exclude: Sequence[str] = (),
 ) -> JSON:
     """The JSON Schema of a request body for `cls`: null is "not given" for every field the
     model has no use for null in; `extra` fields (name → (kind, doc)) belong to the request."""
@@ -388,6 +416,8 @@ def input_schema(
     for name, (kind, text) in extra.items():
         props[name] = _described(_INPUT_SCHEMA[kind], text)
     for f in fields(cls):
+        if f.attr in exclude:
+            continue
         part = {**_INPUT_SCHEMA[f.kind], **_input_bounds(f)}
         if f.kind != "json" and f.attr not in required:
             part = _nullable(part)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from sanic import Request
 
-from pgqueue_core import InvalidArgument
+from pgqueue_core import InvalidArgument, codec
+
+T = TypeVar("T")
 
 _UINT = re.compile(r"^[0-9]{1,20}$")
 _NO_BODY = object()
@@ -123,24 +125,31 @@ def _no_constant(name: str) -> Any:
     raise InvalidArgument(f"malformed JSON body: {name} is not valid JSON")
 
 
-def json_object(request: Request, *, empty: Any = _NO_BODY) -> dict[str, Any]:
-    """A JSON object body (400 for any other JSON value)."""
-    value = body(request, empty=empty)
+def model(
+    request: Request,
+    cls: type[T],
+    what: str,
+    *,
+    empty: bool = False,
+    ignored: Sequence[str] = (),
+    extra: Mapping[str, str] | None = None,
+    exclude: Sequence[str] = (),
+) -> tuple[T, dict[str, Any]]:
+    """The JSON object body as a `cls` (the core codec decodes and checks every field), and
+    the values of `extra` fields. An empty body is `{}` when `empty`, else a 400."""
+    value = body(request, empty={} if empty else _NO_BODY)
     if not isinstance(value, dict):
-        kind = "an array" if isinstance(value, list) else type(value).__name__
-        if value is None:
-            kind = "null"
-        raise InvalidArgument(f"the request body must be a JSON object, got {kind}")
-    return value
+        raise InvalidArgument(f"the request body must be a JSON object, got {_kind(value)}")
+    decoded, given = codec.decode_input(
+        cls, value, what=what, ignored=ignored, extra=extra, exclude=exclude
+    )
+    return decoded, given
 
 
-def check_fields(obj: dict[str, Any], allowed: Iterable[str], what: str) -> None:
-    unknown = sorted(set(obj) - set(allowed))
-    if unknown:
-        raise InvalidArgument(
-            f"unknown field(s) in {what}: {', '.join(unknown)} "
-            f"(allowed: {', '.join(sorted(allowed))})"
-        )
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return "an array" if isinstance(value, list) else type(value).__name__
 
 
 def task_id(text: str) -> int:
@@ -148,21 +157,3 @@ def task_id(text: str) -> int:
     if not _UINT.match(text) or not 1 <= int(text) <= 2**63 - 1:
         raise InvalidArgument(f"task id must be a positive integer, got {text!r}")
     return int(text)
-
-
-def optional_bool(obj: dict[str, Any], name: str) -> bool | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be true or false, got {json.dumps(value)[:40]}")
-    return value
-
-
-def optional_str(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{name} must be a string, got {json.dumps(value)[:40]}")
-    return value

@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from sanic import Request
 from sanic.exceptions import SanicException
 
-from pgqueue_core import Manager, PgQueueError, Ticker, wire
+from pgqueue_core import Manager, PgQueueError, Ticker
+from pgqueue_core import codec as core_codec
 
 from . import codec
 
@@ -85,8 +86,8 @@ class ClientGone(Exception):
 
 def event(ticker: Ticker) -> str:
     """One SSE event: `event: ticker`, an id unique per firing, the ticker JSON as data."""
-    stamp = wire.format_time(ticker.timestamp) or ""
-    data = codec.dumps(wire.encode(ticker)).decode()
+    stamp = core_codec.format_time(ticker.timestamp) or ""
+    data = codec.dumps(core_codec.encode(ticker)).decode()
     return f"event: ticker\nid: {ticker.namespace}/{ticker.ticker}/{stamp}\ndata: {data}\n\n"
 
 

@@ -15,6 +15,7 @@ from pgqueue_core import (
     TickerMeta,
     codec,
 )
+from pgqueue_core.requests import Requeue, Retain, TaskPatch
 
 JSON = dict[str, Any]
 
@@ -90,36 +91,12 @@ def schemas() -> JSON:
             required=["queue", "payload"],
             extra={"queue": ("name", "the queue to put it in")},
         ),
-        "TaskRetain": obj(
-            {
-                "worker": {"type": "string", "minLength": 1},
-                "queue": {"anyOf": [NAME_IN, {"type": "array", "items": NAME_IN}]},
-            }
+        "TaskRetain": codec.input_schema(Retain),
+        "TaskRetainOne": codec.input_schema(Retain, exclude=["queue"]),
+        "TaskPatch": codec.input_schema(TaskPatch, exclude=["id"]),
+        "QueueRequeue": codec.input_schema(
+            Requeue, required=["status"], overrides={"status": {"enum": REQUEUEABLE}}
         ),
-        "TaskRetainOne": obj({"worker": {"type": "string", "minLength": 1}}),
-        "TaskPatch": obj(
-            {
-                "fail": {"type": ["boolean", "null"], "description": "release as failed"},
-                "result": {**ANY, "description": "result stored with the release"},
-                "heartbeat": {
-                    "type": ["boolean", "null"],
-                    "description": "true: extend the lease instead of releasing",
-                },
-                "lease": {
-                    "anyOf": [
-                        *codec.kind_schema("duration", request=True)["anyOf"],
-                        {"type": "null"},
-                    ],
-                    "description": "with heartbeat: new lease (default: the queue's)",
-                },
-                "worker": {
-                    "type": ["string", "null"],
-                    "minLength": 1,
-                    "description": "only if the task is still this worker's",
-                },
-            }
-        ),
-        "QueueRequeue": obj({"status": {"type": "string", "enum": REQUEUEABLE}}, ["status"]),
         "Count": obj({"count": {"type": "integer", "minimum": 0}}, ["count"]),
         "Ticker": codec.schema(Ticker),
         "TickerCreate": codec.input_schema(

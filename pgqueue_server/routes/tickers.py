@@ -6,7 +6,7 @@ import asyncio
 
 from sanic import HTTPResponse, Request, json
 
-from pgqueue_core import wire
+from pgqueue_core import Ticker, TickerMeta, codec
 
 from .. import params
 from ..access import account
@@ -16,6 +16,8 @@ from ..sse import stream_head, stream_tickers
 from .blueprint import ApiBlueprint
 
 bp = ApiBlueprint("tickers")
+
+READ_ONLY = codec.read_only(Ticker, TickerMeta)
 
 
 async def _stream(request: Request) -> None:
@@ -54,7 +56,7 @@ async def list_tickers(request: Request) -> HTTPResponse | None:
         return None
     query = params.query(request, "offset", "limit")
     total, tickers = await manager(request).list_tickers(query.uint("offset"), query.uint("limit"))
-    return json(wire.encode_list(total, tickers))
+    return json(codec.encode_list(total, tickers))
 
 
 @bp.get("/ticker/next", ctx_access=Access.WRITE)
@@ -67,25 +69,25 @@ async def next_tickers(request: Request) -> None:
 @bp.post("/ticker", ctx_access=Access.WRITE)
 async def create_ticker(request: Request) -> HTTPResponse:
     params.query(request)
-    meta = wire.decode_ticker_meta(params.json_object(request))
-    return json(wire.encode(await manager(request).create_ticker(meta)), status=201)
+    meta, _ = params.model(request, TickerMeta, "ticker", ignored=READ_ONLY)
+    return json(codec.encode(await manager(request).create_ticker(meta)), status=201)
 
 
 @bp.get("/ticker/<name:str>", unquote=True, ctx_access=Access.READ)
 async def get_ticker(request: Request, name: str) -> HTTPResponse:
     params.query(request)
-    return json(wire.encode(await manager(request).get_ticker(name)))
+    return json(codec.encode(await manager(request).get_ticker(name)))
 
 
 async def _update(request: Request, name: str) -> HTTPResponse:
     params.query(request)
-    meta = wire.decode_ticker_meta(params.json_object(request))
-    return json(wire.encode(await manager(request).update_ticker(name, meta)))
+    meta, _ = params.model(request, TickerMeta, "ticker", ignored=READ_ONLY)
+    return json(codec.encode(await manager(request).update_ticker(name, meta)))
 
 
 async def _delete(request: Request, name: str) -> HTTPResponse:
     params.query(request)
-    return json(wire.encode(await manager(request).delete_ticker(name)))
+    return json(codec.encode(await manager(request).delete_ticker(name)))
 
 
 @bp.patch("/ticker/<name:str>", unquote=True, ctx_access=Access.WRITE)

@@ -337,11 +337,11 @@ def test_task_state_machine_matches_the_model(machine: type[TaskMachine]) -> Non
 def test_timestamps_that_leave_the_range_in_utc_are_invalid() -> None:
     from datetime import datetime
 
-    from pgqueue_core import InvalidArgument, validate, wire
+    from pgqueue_core import InvalidArgument, codec, validate
 
     for text in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00"):
         with pytest.raises(InvalidArgument, match=r"years 1\.\.9999"):
-            wire.parse_time(text, "delayed_at")
+            codec.parse_time(text, "delayed_at")
         with pytest.raises(InvalidArgument, match=r"years 1\.\.9999"):
             validate.aware(datetime.fromisoformat(text), "delayed_at")
 

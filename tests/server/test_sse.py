@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from pgqueue_core import Manager, Ticker, wire
+from pgqueue_core import Manager, Ticker, codec
 from pgqueue_server import sse
 
 from .conftest import Event, EventStream, Server, make_config, open_stream, running, wait_for
@@ -82,7 +82,7 @@ async def test_each_firing_to_exactly_one_consumer(server: Server, pool: asyncpg
     manager = await Manager.new(pool, "default")
 
     def in_process(ticker: Ticker) -> None:
-        stamp = wire.format_time(ticker.timestamp)
+        stamp = codec.format_time(ticker.timestamp)
         received.append(("loop", {"ticker": ticker.ticker, "timestamp": stamp}))
 
     async with open_stream(server) as one, open_stream(server) as two:
