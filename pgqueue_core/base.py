@@ -6,6 +6,7 @@ import contextlib
 from typing import Any
 
 from . import db
+from .events import Publisher
 from .notifier import Notifier
 from .queries import Query
 
@@ -27,10 +28,12 @@ class ManagerBase:
         query_timeout: float | None,
         connections: db.Connections | None = None,
         notifier: Notifier | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self._pool = pool
         self._connections = connections or db.Connections(pool)
         self._notifier = notifier or Notifier(pool, schema)
+        self._publisher = publisher or Publisher(self._connections, sql)
         self._namespace = namespace
         self._schema = schema
         self._sql = sql
@@ -57,6 +60,12 @@ class ManagerBase:
         return self._connections
 
     @property
+    def publisher(self) -> Publisher:
+        """Records this pool's changes for the event stream while somebody watches (shared
+        like the notifier)."""
+        return self._publisher
+
+    @property
     def notifier(self) -> Notifier:
         """The LISTEN connection of this Manager's pool and schema, shared by every Worker
         built on this Manager (or on Managers made from it by `with_namespace`)."""
@@ -66,8 +75,9 @@ class ManagerBase:
         return self._connections.connection(self._acquire_timeout)
 
     async def close(self) -> None:
-        """Give back the connections this Manager keeps between operations (optional: they
-        go back on their own within 50 ms)."""
+        """Send the changes recorded for watchers and give back the connections this Manager
+        keeps between operations (optional: both happen on their own within 50 ms)."""
+        await self._publisher.close()
         await self._connections.close()
 
     async def _run(self, query: str, *args: Any) -> Any:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import db
+from .events import Publisher
 from .models import Ticker
 from .service import BackgroundLoop
 from .system import SYSTEM_NAMESPACE, System
@@ -37,9 +38,10 @@ class Maintenance(BackgroundLoop):
         cleanup_every: timedelta = timedelta(seconds=30),
         max_sleep: float = 1.0,
         connections: db.Connections | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         super().__init__(interval=max_sleep)
-        self.system = System(pool, schema, connections=connections)
+        self.system = System(pool, schema, connections=connections, publisher=publisher)
         self.schedule = {RESCUE_TICKER: rescue_every, CLEANUP_TICKER: cleanup_every}
         self._registered = False
         self.counts = {"expired": 0, "rescued": 0, "cleaned": 0}

@@ -6,6 +6,7 @@ from typing import Any
 
 from . import db, queries, validate
 from .base import ManagerBase
+from .events import Publisher
 from .migrate import migrate
 from .notifier import Notifier
 from .queues import QueueOps
@@ -34,12 +35,13 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
         query_timeout: float | None = 30.0,
         connections: db.Connections | None = None,
         notifier: Notifier | None = None,
+        publisher: Publisher | None = None,
     ) -> Manager:
         """Validate the namespace, bring the schema up to date (safe to run concurrently,
         a no-op when current) and return the Manager.
 
-        `connections` and `notifier`: those of another Manager on the same pool (and schema),
-        to share them (`with_namespace` does); by default the Manager makes its own."""
+        `connections`, `notifier` and `publisher`: those of another Manager on the same pool
+        (and schema), to share them (`with_namespace` does); by default it makes its own."""
         manager = cls(
             pool,
             validate.namespace(namespace),
@@ -49,6 +51,7 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
             query_timeout=query_timeout,
             connections=connections,
             notifier=notifier,
+            publisher=publisher,
         )
         if migrate_schema:
             async with manager.connections.pooled(acquire_timeout) as conn:
@@ -69,6 +72,7 @@ class Manager(QueueOps, TaskOps, TickerOps, ManagerBase):
             query_timeout=self._query_timeout,
             connections=self._connections,
             notifier=self._notifier,
+            publisher=self._publisher,
         )
 
     async def list_namespaces(self) -> list[str]:

@@ -1,4 +1,5 @@
-"""One LISTEN connection per pool and schema, fanning task notifications out to workers."""
+"""One LISTEN connection per pool and schema, fanning task notifications out to workers and
+change batches (events.py) out to a watching server."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ log = logging.getLogger(__name__)
 # notifications may have been missed and everything is worth a look.
 Event = tuple[str, str, float | None]
 Subscriber = Callable[[Event | None], None]
+# A change subscriber gets each payload of the events channel, or None after a (re)connect
+# (changes may have been missed).
+ChangeSubscriber = Callable[[str | None], None]
 
 PROBE_EVERY = 10.0  # seconds between liveness checks of the listening connection
 MAX_BACKOFF = 5.0
@@ -35,7 +39,10 @@ class Notifier:
     def __init__(self, pool: Any, schema: str) -> None:
         self._pool = pool
         self._channel = queries.channel(schema)
+        self._changes_channel = f"{schema}_events"
         self._subscribers: set[Subscriber] = set()
+        self._change_subscribers: set[ChangeSubscriber] = set()
+        self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self.connected = False
         self.reconnects = 0
@@ -43,18 +50,45 @@ class Notifier:
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber` for each notification from now on (listening if not already)."""
         self._subscribers.add(subscriber)
+        self._ensure_running()
+
+    async def subscribe_changes(self, subscriber: ChangeSubscriber) -> None:
+        """Call `subscriber` with each batch of changes published on the events channel (the
+        connection listens on that channel only while someone subscribes to it)."""
+        first = not self._change_subscribers
+        self._change_subscribers.add(subscriber)
+        if first and self._conn is not None:
+            await self._listen_changes(self._conn)
+        self._ensure_running()
+
+    def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="pgqueue-notifier")
 
-    async def unsubscribe(self, subscriber: Subscriber) -> None:
+    async def _listen_changes(self, conn: Any) -> None:
+        with contextlib.suppress(Exception):  # a lost connection reconnects and listens then
+            await conn.add_listener(self._changes_channel, self._on_change)
+
+    async def unsubscribe(self, subscriber: Subscriber | ChangeSubscriber) -> None:
         """Stop calling `subscriber` (harmless if it was not subscribed); the last one out
         closes the LISTEN connection."""
         self._subscribers.discard(subscriber)
-        if not self._subscribers and self._task is not None:
+        self._change_subscribers.discard(subscriber)
+        if not self._change_subscribers and self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.remove_listener(self._changes_channel, self._on_change)
+        if not self._subscribers and not self._change_subscribers and self._task is not None:
             task, self._task = self._task, None
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    def _on_change(self, _conn: Any, _pid: int, _channel: str, payload: str | None) -> None:
+        for subscriber in list(self._change_subscribers):
+            try:
+                subscriber(payload)
+            except Exception:
+                log.exception("change subscriber failed")
 
     def _publish(self, event: Event | None) -> None:
         for subscriber in list(self._subscribers):
@@ -88,9 +122,13 @@ class Notifier:
             try:
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(self._channel, self._on_notify)
+                if self._change_subscribers:
+                    await conn.add_listener(self._changes_channel, self._on_change)
+                self._conn = conn
                 self.connected = True
                 backoff = 0.1
                 self._publish(None)
+                self._on_change(conn, 0, self._changes_channel, None)
                 await self._watch(conn, lost)
             except asyncio.CancelledError:
                 raise
@@ -98,9 +136,11 @@ class Notifier:
                 log.warning("notifier: connection lost (%s)", exc)
             finally:
                 self.connected = False
+                self._conn = None
                 with contextlib.suppress(Exception):
                     if not conn.is_closed():
                         await conn.remove_listener(self._channel, self._on_notify)
+                        await conn.remove_listener(self._changes_channel, self._on_change)
                 with contextlib.suppress(Exception):
                     await asyncio.shield(db.release(self._pool, conn, timeout=2))
             self.reconnects += 1

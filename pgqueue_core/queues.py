@@ -71,7 +71,9 @@ class QueueOps(ManagerBase):
             row = await self._run_on(
                 conn, "queue_update", self.namespace, meta.queue, *_update_args(meta, None)
             )
-        return Queue.from_record(row)
+        queue = Queue.from_record(row)
+        self._publisher.queue(self.namespace, queue.queue, "created" if inserted else "updated")
+        return queue
 
     async def get_queue(self, name: str) -> Queue:
         name = validate.name(name, "queue")
@@ -110,7 +112,12 @@ class QueueOps(ManagerBase):
         )
         if row is None:
             raise queue_not_found(name)
-        return Queue.from_record(row)
+        queue = Queue.from_record(row)
+        change = "updated"
+        if rename is None and settings == QueueMeta(paused=settings.paused):
+            change = "paused" if settings.paused else "resumed"
+        self._publisher.queue(self.namespace, queue.queue, change)
+        return queue
 
     async def pause_queue(self, name: str) -> Queue:
         """Stop handing out the queue's tasks (it still accepts new ones)."""
@@ -125,6 +132,7 @@ class QueueOps(ManagerBase):
         row = await self._run("queue_delete", self.namespace, name)
         if row is None:
             raise queue_not_found(name)
+        self._publisher.queue(self.namespace, name, "deleted")
         return Queue.from_record(row)
 
     async def count_queue_tasks(self, name: str) -> int:

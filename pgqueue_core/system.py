@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from . import db, queries
+from .events import Publisher
 from .models import QueueStatus, Status
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class System:
         acquire_timeout: float = 10.0,
         query_timeout: float | None = 60.0,
         connections: db.Connections | None = None,
+        publisher: Publisher | None = None,
     ) -> None:
         self.pool = pool
         # Shared with the Managers on the pool (`manager.connections`), so that they know
@@ -46,6 +48,8 @@ class System:
         self.connections = connections or db.Connections(pool)
         self.schema = queries.check_schema(schema)
         self.sql = queries.load(schema)
+        # Expiries and rescues are changes too (for watchers of the event stream).
+        self.publisher = publisher or Publisher(self.connections, self.sql)
         self.acquire_timeout = acquire_timeout
         self.query_timeout = query_timeout
 
@@ -88,6 +92,18 @@ class System:
         await self.expire(batch, namespace=namespace)
         return await self._batched("system_cleanup", LOCK_CLEANUP, batch, namespace)
 
+    def _changed(self, namespace: str, query: str, rows: list[Any]) -> None:
+        """Record for watchers what a maintenance batch changed (rows: queue, id, attempt and,
+        for a rescue, the new status; a cleanup deletes, which is no change of a task)."""
+        if query == "system_cleanup" or not rows or not self.publisher.watched(namespace):
+            return
+        groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for row in rows:
+            change = row["status"] if query == "system_rescue" else "expired"
+            groups.setdefault((row["queue"], change), []).append((row["id"], row["attempt"]))
+        for (queue, change), tasks in groups.items():
+            self.publisher.tasks(namespace, queue, change, tasks)
+
     async def _batched(self, query: str, lock: int, batch: int, namespace: str | None) -> int:
         """Run a batch query per namespace until it finds nothing more, each batch its own
         transaction under the job's advisory lock: one process at a time does the job, and
@@ -105,10 +121,11 @@ class System:
                     async with conn.transaction():
                         if not await conn.fetchval(self.sql["system_try_lock"].sql, lock):
                             return total
-                        done = await conn.fetchval(
+                        done = await conn.fetch(
                             self.sql[query].sql, name, batch, timeout=self.query_timeout
                         )
-                    total += done
-                    if done < batch:
+                    self._changed(name, query, done)
+                    total += len(done)
+                    if len(done) < batch:
                         break
         return total

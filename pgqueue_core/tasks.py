@@ -88,6 +88,24 @@ def _task_id(value: object) -> int:
 class TaskOps(ManagerBase):
     """Tasks of the Manager's namespace."""
 
+    # ---- events -------------------------------------------------------------------
+
+    def _created(self, task: Task) -> Task:
+        return self._changed(task, "created")
+
+    def _changed(self, task: Task, change: str | None = None) -> Task:
+        """Record a task's change for watchers (its status names it unless `change` does)."""
+        name = change or task.status.value
+        self._publisher.tasks(self.namespace, task.queue, name, [(task.id, task.attempt)])
+        return task
+
+    def _changed_many(self, tasks: Sequence[Task], change: str) -> None:
+        by_queue: dict[str, list[tuple[int, int]]] = {}
+        for task in tasks:
+            by_queue.setdefault(task.queue, []).append((task.id, task.attempt))
+        for queue, claims in by_queue.items():
+            self._publisher.tasks(self.namespace, queue, change, claims)
+
     # ---- create -------------------------------------------------------------------
 
     async def create_task(self, queue: str, meta: TaskMeta) -> Task:
@@ -106,7 +124,7 @@ class TaskOps(ManagerBase):
             )
             if row is None:
                 raise queue_not_found(queue)
-            return Task.from_record(row), True
+            return self._created(Task.from_record(row)), True
         async with self._conn() as conn:
             for _ in range(10):
                 async with conn.transaction():
@@ -123,7 +141,7 @@ class TaskOps(ManagerBase):
                         key,
                     )
                     if row is not None:
-                        return Task.from_record(row), True
+                        return self._created(Task.from_record(row)), True
                     row = await self._run_on(conn, "task_get_by_key", self.namespace, queue, key)
                     if row is not None:
                         return Task.from_record(row), False
@@ -153,6 +171,7 @@ class TaskOps(ManagerBase):
             ids = await self._run("task_insert_plain", self.namespace, queue, payloads)
             if ids is None:
                 raise queue_not_found(queue)
+            self._publisher.tasks(self.namespace, queue, "created", ((i, 0) for i in ids))
             return list(ids)
         checked = [_check_task_meta(m) for m in metas]
         async with self._conn() as conn:
@@ -178,6 +197,7 @@ class TaskOps(ManagerBase):
             if not rows and await self._run_on(conn, "queue_get", self.namespace, queue) is None:
                 raise queue_not_found(queue)
             inserted = [r["id"] for r in rows]
+            self._publisher.tasks(self.namespace, queue, "created", ((i, 0) for i in inserted))
             if len(inserted) == len(checked):
                 return inserted
             live = {
@@ -267,6 +287,8 @@ class TaskOps(ManagerBase):
                     )
         tasks = [Task.from_record(r) for r in rows]
         tasks.sort(key=lambda t: (-t.priority, t.id))
+        if tasks and self._publisher.watched(self.namespace):
+            self._changed_many(tasks, "retained")
         return tasks
 
     async def next_due(self, *queues: str) -> datetime | None:
@@ -304,7 +326,7 @@ class TaskOps(ManagerBase):
         )
         if row is None:
             raise await self._not_retained(task_id)
-        return Task.from_record(row)
+        return self._changed(Task.from_record(row))
 
     async def _not_retained(self, task_id: int) -> NotFound:
         row = await self._run("task_get", self.namespace, task_id)
@@ -342,6 +364,15 @@ class TaskOps(ManagerBase):
         rows = await self._run(
             "task_release_many", self.namespace, worker, ids, attempts, successes, results
         )
+        if rows and self._publisher.watched(self.namespace):
+            claims = dict(zip(ids, attempts, strict=True))
+            groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+            for row in rows:
+                groups.setdefault((row["queue"], row["status"]), []).append(
+                    (row["id"], claims[row["id"]])
+                )
+            for (queue, status), released in groups.items():
+                self._publisher.tasks(self.namespace, queue, status, released)
         return {r["id"]: STATUSES[r["status"]] for r in rows}
 
     async def unclaim_tasks(self, worker: str, claims: Sequence[tuple[int, int]]) -> set[int]:
@@ -401,7 +432,10 @@ class TaskOps(ManagerBase):
                 f"task {task_id} is already {task.status} and cannot be cancelled",
                 key="task_not_cancellable",
             )
-        return Task.from_record(row)
+        task = Task.from_record(row)
+        if task.status is Status.CANCELLED:
+            self._changed(task)
+        return task
 
     async def requeue_task(self, task_id: int) -> Task:
         """Put a failed, expired or cancelled task back to `new` with fresh retries and ttl."""
@@ -418,7 +452,7 @@ class TaskOps(ManagerBase):
                 "tasks can be requeued",
                 key="task_not_requeueable",
             )
-        return Task.from_record(row)
+        return self._changed(Task.from_record(row), "requeued")
 
     async def requeue_tasks(self, queue: str, status: Status | str) -> int:
         """Requeue every task of a queue in a status (failed, expired or cancelled)."""
@@ -429,4 +463,6 @@ class TaskOps(ManagerBase):
                 f"only failed, expired or cancelled tasks can be requeued, not {wanted}"
             )
         await self.get_queue(queue)  # type: ignore[attr-defined]
-        return int(await self._run("task_requeue_many", self.namespace, queue, wanted.value))
+        ids = await self._run("task_requeue_many", self.namespace, queue, wanted.value) or []
+        self._publisher.tasks(self.namespace, queue, "requeued", ((i, 0) for i in ids))
+        return len(ids)

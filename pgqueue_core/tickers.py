@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import handlers, validate
+from . import codec, handlers, validate
 from .base import ManagerBase
 from .errors import Conflict, InvalidArgument, PgQueueError, nothing_to_change, ticker_not_found
 from .models import MISSING, Ticker, TickerMeta
@@ -64,7 +64,7 @@ class TickerOps(ManagerBase):
                 row = await self._run_on(
                     conn, "ticker_update", self.namespace, name, None, interval, payload
                 )
-                return Ticker.from_record(row)
+                return self._ticker_changed(Ticker.from_record(row), "updated")
             row = await self._run_on(
                 conn,
                 "ticker_insert",
@@ -80,7 +80,14 @@ class TickerOps(ManagerBase):
                 row = await self._run_on(
                     conn, "ticker_update", self.namespace, name, None, interval, payload
                 )
-        return Ticker.from_record(row)
+                return self._ticker_changed(Ticker.from_record(row), "updated")
+        return self._ticker_changed(Ticker.from_record(row), "created")
+
+    def _ticker_changed(self, ticker: Ticker, change: str) -> Ticker:
+        """Record a ticker's change for watchers."""
+        stamp = codec.format_time(ticker.timestamp)
+        self._publisher.ticker(self.namespace, ticker.ticker, change, stamp)
+        return ticker
 
     async def get_ticker(self, name: str) -> Ticker:
         name = validate.name(name, "ticker")
@@ -117,20 +124,20 @@ class TickerOps(ManagerBase):
         )
         if row is None:
             raise ticker_not_found(name)
-        return Ticker.from_record(row)
+        return self._ticker_changed(Ticker.from_record(row), "updated")
 
     async def delete_ticker(self, name: str) -> Ticker:
         name = validate.name(name, "ticker")
         row = await self._run("ticker_delete", self.namespace, name)
         if row is None:
             raise ticker_not_found(name)
-        return Ticker.from_record(row)
+        return self._ticker_changed(Ticker.from_record(row), "deleted")
 
     async def next_ticker(self) -> Ticker | None:
         """Claim one matured ticker (most overdue first; never-fired first) and return it with
         its new timestamp; None when none has matured. Each maturity has one claimant."""
         row = await self._run("ticker_claim", self.namespace)
-        return None if row is None else Ticker.from_record(row)
+        return None if row is None else self._ticker_changed(Ticker.from_record(row), "fired")
 
     async def claim_firing(self, lease: timedelta = DELIVERY_LEASE) -> Ticker | None:
         """Claim a matured ticker's firing for delivery, as a lease of `lease`: it counts as
@@ -145,6 +152,8 @@ class TickerOps(ManagerBase):
         stored = await self._run(
             "ticker_delivered", self.namespace, firing.ticker, firing.timestamp
         )
+        if stored is not None:
+            self._ticker_changed(firing, "fired")
         return stored is not None
 
     async def give_back_firing(self, firing: Ticker) -> None:

@@ -138,6 +138,7 @@ async def _open(app: Sanic) -> None:
         query_timeout=config.query_timeout,
         connections=connections,
         notifier=app.ctx.manager.notifier,
+        publisher=app.ctx.manager.publisher,
     )
     app.ctx.system = System(
         pool,
@@ -145,10 +146,13 @@ async def _open(app: Sanic) -> None:
         acquire_timeout=config.acquire_timeout,
         query_timeout=config.query_timeout,
         connections=connections,
+        publisher=app.ctx.manager.publisher,
     )
     app.ctx.maintenance = None
     if config.maintenance:
-        app.ctx.maintenance = Maintenance(pool, config.schema, connections=connections)
+        app.ctx.maintenance = Maintenance(
+            pool, config.schema, connections=connections, publisher=app.ctx.manager.publisher
+        )
         app.ctx.maintenance.start()
     log.info(
         "serving namespace %r under %r (auth %s; pool %d, acquire timeout %gs)",
@@ -181,6 +185,9 @@ async def _close(app: Sanic) -> None:
     maintenance = getattr(app.ctx, "maintenance", None)
     if maintenance is not None:
         await maintenance.stop()
+    manager = getattr(app.ctx, "manager", None)
+    if manager is not None:
+        await manager.publisher.close()
     pool = getattr(app.ctx, "pool", None)
     if pool is not None:
         try:

@@ -6,8 +6,9 @@
 -- Every namespace that owns a queue (the ones maintenance has work in).
 SELECT DISTINCT namespace FROM {schema}.queue ORDER BY namespace;
 
--- name: system_expire :value
--- Store the expired status of up to $2 overdue tasks of namespace $1; returns how many.
+-- name: system_expire :many
+-- Store the expired status of up to $2 overdue tasks of namespace $1; returns each (queue,
+-- id, attempt).
 -- Waiting tasks come from task_dies_ns_idx, retained ones per queue from task_queue_idx
 -- (few: workers hold them).
 WITH overdue AS (
@@ -31,14 +32,15 @@ WITH overdue AS (
     UPDATE {schema}.task AS t
        SET status = 'expired', finished_at = t.dies_at, leased_until = NULL
       FROM locked WHERE t.namespace = $1 AND t.id = locked.id
-    RETURNING 1
+    RETURNING t.queue, t.id, t.attempt
 )
-SELECT count(*) FROM done;
+SELECT * FROM done;
 
--- name: system_rescue :value
+-- name: system_rescue :many
 -- Tasks of namespace $1 whose lease lapsed (worker died or hung): a failed attempt through
 -- the one release rule (retry with backoff, failed when no retries are left, cancelled when
--- a cancel was asked), with a LeaseExpired result. Up to $2; returns how many.
+-- a cancel was asked), with a LeaseExpired result. Up to $2; returns each (queue, id,
+-- attempt, new status).
 WITH lapsed AS (
     SELECT t.id, t.attempt, t.worker, t.leased_until FROM {schema}.task t
      WHERE t.namespace = $1 AND t.id IN (
@@ -64,14 +66,14 @@ WITH lapsed AS (
                'worker', l.worker, 'attempt', l.attempt) ORDER BY l.id) AS results
       FROM lapsed l
 )
-SELECT count(*)
+SELECT r.queue, r.id, r.attempt, r.status
   FROM batch,
        LATERAL {schema}.release_tasks($1, NULL, batch.ids, batch.attempts, batch.oks,
                                       batch.results) AS r;
 
--- name: system_cleanup :value
+-- name: system_cleanup :many
 -- Delete up to $2 terminal tasks of namespace $1 whose queue ttl has passed since they
--- ended, oldest first (task_finished_ns_idx, bounded by the namespace's shortest ttl; each
+-- ended, oldest first; returns their ids (task_finished_ns_idx, bounded by the namespace's shortest ttl; each
 -- task checked against its own).
 WITH old AS (
     SELECT t.id FROM {schema}.task t
@@ -82,9 +84,9 @@ WITH old AS (
      ORDER BY t.finished_at
      LIMIT $2
 ), gone AS (
-    DELETE FROM {schema}.task WHERE namespace = $1 AND id IN (SELECT id FROM old) RETURNING 1
+    DELETE FROM {schema}.task WHERE namespace = $1 AND id IN (SELECT id FROM old) RETURNING id
 )
-SELECT count(*) FROM gone;
+SELECT id FROM gone;
 
 -- name: system_try_lock :value
 -- Take the transaction-scoped lock of one maintenance job, or learn another process has it.
@@ -97,3 +99,24 @@ SELECT relname, n_live_tup, n_dead_tup, pg_total_relation_size(relid) AS bytes,
   FROM pg_stat_user_tables
  WHERE schemaname = '{schema}'
  ORDER BY relname;
+
+-- name: system_watched :many
+-- The namespaces somebody watches right now ('*': every namespace).
+SELECT DISTINCT namespace FROM {schema}.watcher WHERE until > now();
+
+-- name: system_watch :exec
+-- Watcher $1 watches namespaces $2 ('*': all) for $3 more: its rows are these, no others.
+WITH gone AS (
+    DELETE FROM {schema}.watcher WHERE id = $1 AND namespace <> ALL ($2::text[])
+)
+INSERT INTO {schema}.watcher (id, namespace, until)
+SELECT $1, n, now() + $3::interval FROM unnest($2::text[]) AS n
+ON CONFLICT (id, namespace) DO UPDATE SET until = excluded.until;
+
+-- name: system_unwatch :exec
+-- Watcher $1 stops watching (lapsed rows of others go too).
+DELETE FROM {schema}.watcher WHERE id = $1 OR until < now() - interval '1 hour';
+
+-- name: system_publish :exec
+-- Send a batch of changes (compact JSON, see events.py) on the events channel.
+SELECT pg_notify('{schema}_events', $1);

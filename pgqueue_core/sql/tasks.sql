@@ -118,8 +118,8 @@ SELECT * FROM {schema}.release_tasks($1, $5::text, ARRAY[$2::bigint], ARRAY[$6::
 
 -- name: task_release_many :many
 -- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
--- new status of each task released (a task rescued or expired meanwhile is left alone).
-SELECT r.id, r.status
+-- new status and queue of each task released (one rescued or expired meanwhile is left alone).
+SELECT r.id, r.status, r.queue
   FROM {schema}.release_tasks($1, $2::text, $3::bigint[], $4::integer[], $5::boolean[],
                               $6::json[]) AS r;
 
@@ -167,7 +167,8 @@ UPDATE {schema}.task AS t
 RETURNING t.*;
 
 -- name: task_requeue_many :value
--- Requeue every task of a queue in status $3 (failed, expired or cancelled); returns how many.
+-- Requeue every task of a queue in status $3 (failed, expired or cancelled); returns their
+-- ids (NULL: none).
 -- Of several tasks sharing a key only the newest comes back, and none whose key is live.
 WITH candidates AS (
     SELECT DISTINCT ON (CASE WHEN t.key IS NULL THEN 'i' || t.id ELSE 'k' || t.key END) t.id
@@ -189,9 +190,9 @@ WITH candidates AS (
       FROM {schema}.queue q, candidates c
      WHERE t.namespace = $1 AND t.id = c.id
        AND q.namespace = t.namespace AND q.queue = t.queue
-    RETURNING 1
+    RETURNING t.id
 )
-SELECT count(*) FROM moved;
+SELECT array_agg(id ORDER BY id) FROM moved;
 
 -- name: task_notify :exec
 -- Wake the workers of a queue (tasks became eligible outside an insert).

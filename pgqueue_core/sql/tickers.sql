@@ -37,10 +37,10 @@ SELECT count(*) FROM {schema}.ticker WHERE namespace = $1;
 DELETE FROM {schema}.ticker WHERE namespace = $1 AND ticker = $2 RETURNING *;
 
 -- name: ticker_claim :one
--- Claim the most overdue matured ticker (never fired first) and fire it at once. Its new
--- fired_at is the latest scheduled time not after now: no drift, and missed periods fire
--- once, not once each. A ticker on its way to a stream consumer (claimed_until ahead) is
--- skipped; one whose delivery lease lapsed is matured again.
+-- Claim the most overdue matured ticker (never fired first) and fire it at once, at the
+-- time ticker_firing says (no drift; missed periods fire once). A ticker on its way to a
+-- stream consumer (claimed_until ahead) is skipped; one whose delivery lease lapsed is
+-- matured again.
 WITH c AS (
     SELECT namespace, ticker FROM {schema}.ticker
      WHERE namespace = $1 AND (fired_at IS NULL OR fired_at + "interval" <= now())
@@ -50,10 +50,7 @@ WITH c AS (
        FOR UPDATE SKIP LOCKED
 )
 UPDATE {schema}.ticker AS t
-   SET fired_at = CASE WHEN t.fired_at IS NULL THEN now()
-                       ELSE t.fired_at + t."interval" * floor(
-                           extract(epoch FROM now() - t.fired_at)
-                           / extract(epoch FROM t."interval")) END,
+   SET fired_at = {schema}.ticker_firing(t.fired_at, t."interval"),
        claimed_at = NULL, claimed_until = NULL
   FROM c
  WHERE t.namespace = c.namespace AND t.ticker = c.ticker
@@ -71,10 +68,7 @@ WITH c AS (
        FOR UPDATE SKIP LOCKED
 )
 UPDATE {schema}.ticker AS t
-   SET claimed_at = CASE WHEN t.fired_at IS NULL THEN now()
-                         ELSE t.fired_at + t."interval" * floor(
-                             extract(epoch FROM now() - t.fired_at)
-                             / extract(epoch FROM t."interval")) END,
+   SET claimed_at = {schema}.ticker_firing(t.fired_at, t."interval"),
        claimed_until = now() + $2::interval
   FROM c
  WHERE t.namespace = c.namespace AND t.ticker = c.ticker

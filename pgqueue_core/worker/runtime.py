@@ -166,7 +166,10 @@ class Worker:
             self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.name)
         maintenance = (
             Maintenance(
-                self.manager.pool, self.manager.schema, connections=self.manager.connections
+                self.manager.pool,
+                self.manager.schema,
+                connections=self.manager.connections,
+                publisher=self.manager.publisher,
             )
             if self.maintenance
             else None

@@ -163,9 +163,11 @@ async def _poison_as_an_older_version(dsn: str) -> list[int]:
         await conn.close()
 
 
-# Back to version 1: what migrations 2 to 4 added (4's objects only where 2 needs them gone;
+# Back to version 1: what migrations 2 to 5 added (4's objects only where 2 needs them gone;
 # migrating again re-creates them).
 BOUNDS_DOWN = """
+DROP TABLE pgqueue.watcher;
+DROP FUNCTION pgqueue.ticker_firing(timestamptz, interval);
 DROP VIEW pgqueue.task_read;
 DROP FUNCTION pgqueue.task_status(text, timestamptz);
 DROP FUNCTION pgqueue.task_has_status(text, timestamptz, text);
