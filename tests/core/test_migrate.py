@@ -95,6 +95,7 @@ async def test_objects_live_in_the_dedicated_schema_only(empty_conn: asyncpg.Con
         "task",
         "task_read",
         "ticker",
+        "watcher",
     ]
 
 
