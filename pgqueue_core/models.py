@@ -305,3 +305,38 @@ class QueueSummary:
 Queue.from_record = staticmethod(_reader(Queue))
 Task.from_record = staticmethod(_reader(Task))
 Ticker.from_record = staticmethod(_reader(Ticker))
+
+
+# ---- what the event stream (GET /events) says --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChange:
+    """A task went through a change: created, retained, released, retry, failed, expired,
+    cancelled or requeued."""
+
+    namespace: str = field(metadata=NAME)
+    queue: str = field(metadata=NAME)
+    id: int = field(metadata=wire(format="int64", minimum=1))
+    change: str = field(metadata=wire("what happened"))
+    status: Status = field(metadata=wire("the status it is in now"))
+    attempt: int = field(metadata=wire("times retained"))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChange:
+    """A queue was created, updated, paused, resumed or deleted."""
+
+    namespace: str = field(metadata=NAME)
+    queue: str = field(metadata=NAME)
+    change: str = field(metadata=wire("what happened"))
+
+
+@dataclass(frozen=True, slots=True)
+class TickerChange:
+    """A ticker was created, updated, deleted, or fired (`timestamp`: the firing's time)."""
+
+    namespace: str = field(metadata=NAME)
+    ticker: str = field(metadata=NAME)
+    change: str = field(metadata=wire("what happened"))
+    timestamp: datetime | None = field(metadata=wire("the firing's scheduled time"))

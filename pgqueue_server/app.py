@@ -17,6 +17,7 @@ from .access import request_finished, request_started
 from .auth import Authenticator
 from .config import ServerConfig
 from .errors import ErrorHandler
+from .events import EventHub
 from .metrics import Metrics
 from .middleware import RequestScope
 from .protocol import ClientConnections
@@ -148,6 +149,7 @@ async def _open(app: Sanic) -> None:
         connections=connections,
         publisher=app.ctx.manager.publisher,
     )
+    app.ctx.events = EventHub(app.ctx.manager)
     app.ctx.maintenance = None
     if config.maintenance:
         app.ctx.maintenance = Maintenance(
@@ -185,6 +187,9 @@ async def _close(app: Sanic) -> None:
     maintenance = getattr(app.ctx, "maintenance", None)
     if maintenance is not None:
         await maintenance.stop()
+    hub = getattr(app.ctx, "events", None)
+    if hub is not None:
+        await hub.close()
     manager = getattr(app.ctx, "manager", None)
     if manager is not None:
         await manager.publisher.close()

@@ -15,10 +15,10 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sanic import Request
 from sanic.exceptions import SanicException
@@ -98,6 +98,22 @@ async def _send(response: Any, text: str, within: float) -> None:
         raise
     except Exception as exc:
         raise ClientGone(f"{type(exc).__name__}: {exc}") from exc
+
+
+def abandon(request: Request) -> NoReturn:
+    """End the handler of a stream whose client is gone as Sanic ends one when it sees a
+    disconnect: by cancelling it. Returning instead would have Sanic write the stream's last
+    chunk into the dead connection after the handler and log that at ERROR ("'NoneType'
+    object has no attribute 'is_closing'") although nothing is wrong."""
+    transport = getattr(request, "transport", None)
+    if transport is not None:
+        transport.close()
+    raise asyncio.CancelledError("the client is gone")
+
+
+async def send(response: Any, text: str, settings: StreamSettings) -> None:
+    """Write to an event stream within the send timeout (else ClientGone)."""
+    await _send(response, text, settings.send_timeout)
 
 
 async def _deliver_one(
@@ -180,7 +196,7 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), max(seconds, 0.0))
 
 
-async def _start(request: Request) -> Any:
+async def start_stream(request: Request) -> Any:
     """The stream's response, its head not yet sent. The connection ends with the stream (no
     keep-alive), so a server shutting down does not wait for a client to send another request
     on it."""
@@ -192,7 +208,7 @@ async def _start(request: Request) -> Any:
 async def stream_head(request: Request) -> None:
     """HEAD on a stream: the status and headers GET would start the stream with, and nothing
     else: no firing is claimed and the connection is not held."""
-    response = await _start(request)
+    response = await start_stream(request)
     await response.send("")  # the head, framed as the stream's (chunked); HEAD sends no body
     # `response.eof()` would await the end of the body, but Sanic (25.12) ends a HEAD body
     # with a plain function, not a coroutine: every HEAD logged a TypeError traceback.
@@ -212,7 +228,7 @@ async def stream_tickers(
     Database work happens under `slots`, which bounds how many pooled connections all the
     streams of this process use at once: however many streams a tenant opens, and however
     slowly they read, the other requests keep the rest of the pool."""
-    response = await _start(request)
+    response = await start_stream(request)
     started = time.monotonic()
     sent = 0
     try:
@@ -245,6 +261,7 @@ async def stream_tickers(
             await response.eof()
     except ClientGone as exc:
         log.info("ticker stream (%s) closed by the client: %s", manager.namespace, exc)
+        abandon(request)
     finally:
         log.debug(
             "ticker stream (%s) ended after %.1fs, %d event(s)",
@@ -252,3 +269,29 @@ async def stream_tickers(
             time.monotonic() - started,
             sent,
         )
+
+
+async def serve_stream(request: Request, run: Callable[[], Awaitable[None]]) -> None:
+    """Serve an event stream (`run`) within the token's stream limit (429 before anything
+    is sent when it holds its limit already); HEAD gets the head GET would, and nothing
+    else runs. Shutdown waits, briefly, for the stream to end; the open streams are counted
+    in the metrics, and a client that leaves is accounted as such."""
+    from .access import account
+    from .middleware import stream_owner
+
+    ctx = request.app.ctx
+    with ctx.stream_limits.admit(*stream_owner(request)):
+        if request.method == "HEAD":
+            await stream_head(request)
+            return
+        task = asyncio.current_task()
+        ctx.streams.add(task)
+        ctx.metrics.streams.inc()
+        try:
+            await run()
+        except asyncio.CancelledError:
+            account(request, 200, " (client left)")  # Sanic sends no response event then
+            raise
+        finally:
+            ctx.metrics.streams.dec()
+            ctx.streams.discard(task)

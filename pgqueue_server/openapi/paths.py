@@ -60,6 +60,23 @@ def _paths() -> JSON:
         "a `retry:` hint and keep-alive comments at least every 10 s",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
+    events_sse: JSON = {
+        "description": "`text/event-stream` of `id:`, `event:` and `data:` JSON; a `retry:` "
+        "hint and keep-alive comments at least every 10 s",
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"enum": ["task", "queue", "ticker", "stats", "reset"]},
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
+    }
     return {
         "/namespace": {
             "get": op(
@@ -277,6 +294,44 @@ def _paths() -> JSON:
                 {200: sse},
                 errors=(429,),
                 tag="tickers",
+            )
+        },
+        "/events": {
+            "get": op(
+                "watchEvents",
+                "Server-Sent Events observing the namespace (claims nothing): `event: task` "
+                "(data TaskChange), `queue` (QueueChange), `ticker` (TickerChange), `stats` "
+                "(QueueSummaryList with `namespace`, at most once a second) and `reset` (what "
+                "was missed is gone: re-read the state). Every event has an increasing "
+                "integer `id:`; reconnect with `Last-Event-ID` to receive what was missed. A "
+                "subscriber that falls behind is dropped (the stream ends; resume).",
+                {200: events_sse},
+                params=[
+                    param(
+                        "queue",
+                        "query",
+                        {"type": "array", "items": NAME_IN},
+                        "only task events of these queues (repeatable or comma-separated)",
+                        explode=True,
+                    ),
+                    param(
+                        "types",
+                        "query",
+                        {
+                            "type": "string",
+                            "pattern": "^(task|queue|ticker|stats)(,(task|queue|ticker|stats))*$",
+                        },
+                        "comma-separated event types (default: all)",
+                    ),
+                    param(
+                        "last_event_id",
+                        "query",
+                        {"type": "integer", "minimum": 0},
+                        "resume after this id (as the Last-Event-ID header)",
+                    ),
+                ],
+                errors=(429,),
+                tag="events",
             )
         },
         "/ticker/{name}": {

@@ -15,6 +15,7 @@ from pgqueue_core import (
     TickerMeta,
     codec,
 )
+from pgqueue_core.models import QueueChange, TaskChange, TickerChange
 from pgqueue_core.requests import Requeue, Retain, TaskPatch
 
 JSON = dict[str, Any]
@@ -106,6 +107,9 @@ def schemas() -> JSON:
             TickerMeta, ignored=ticker_read_only, overrides={"ticker": RENAME}, doc=nothing
         ),
         "QueueSummary": codec.schema(QueueSummary),
+        "TaskChange": codec.schema(TaskChange),
+        "QueueChange": codec.schema(QueueChange),
+        "TickerChange": codec.schema(TickerChange),
         "NamespaceList": obj(
             {
                 "count": {"type": "integer", "minimum": 0},

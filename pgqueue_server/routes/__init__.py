@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
-from . import health, metrics, namespaces, openapi, queues, tasks, tickers
+from . import events, health, metrics, namespaces, openapi, queues, tasks, tickers
 
 
 def api(prefix: str) -> Blueprint:
@@ -14,6 +14,7 @@ def api(prefix: str) -> Blueprint:
         queues.bp,
         tasks.bp,
         tickers.bp,
+        events.bp,
         metrics.bp,
         health.bp,
         openapi.bp,

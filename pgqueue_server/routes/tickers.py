@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sanic import HTTPResponse, Request, json
 
 from pgqueue_core import Ticker, TickerMeta, codec
 
 from .. import params
-from ..access import account
 from ..auth import Access
-from ..middleware import manager, stream_owner, wants_event_stream
-from ..sse import stream_head, stream_tickers
+from ..middleware import manager, wants_event_stream
+from ..sse import serve_stream, stream_tickers
 from .blueprint import ApiBlueprint
 
 bp = ApiBlueprint("tickers")
@@ -22,29 +19,16 @@ READ_ONLY = codec.read_only(Ticker, TickerMeta)
 
 async def _stream(request: Request) -> None:
     ctx = request.app.ctx
-    # 429 (before the response starts) when the token holds its limit of streams already.
-    with ctx.stream_limits.admit(*stream_owner(request)):
-        if request.method == "HEAD":  # what GET would answer, without streaming or claiming
-            await stream_head(request)
-            return
-        # The connection's task: shutdown waits (briefly) for it to end after the stream.
-        task = asyncio.current_task()
-        ctx.streams.add(task)
-        ctx.metrics.streams.inc()
-        try:
-            await stream_tickers(
-                request,
-                manager(request),
-                ctx.sse_settings,
-                ctx.stopping,
-                ctx.stream_limits.db_slots,
-            )
-        except asyncio.CancelledError:
-            account(request, 200, " (client left)")  # Sanic sends no response event then
-            raise
-        finally:
-            ctx.metrics.streams.dec()
-            ctx.streams.discard(task)
+    await serve_stream(
+        request,
+        lambda: stream_tickers(
+            request,
+            manager(request),
+            ctx.sse_settings,
+            ctx.stopping,
+            ctx.stream_limits.db_slots,
+        ),
+    )
 
 
 @bp.get("/ticker", ctx_access=Access.READ, ctx_streams=True)

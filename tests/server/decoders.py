@@ -88,6 +88,12 @@ QUERY: dict[str, Values] = {
         st.sampled_from(["new", "retained", "failed"]), nasty.STATUS_TEXTS, nasty.statuses
     ),
     "worker": Values(st.just(WORKER), [*nasty.WORKERS, *nasty.TEXTS], nasty.workers),
+    "types": Values(
+        st.sampled_from(["task", "queue,stats", "ticker", "task,queue,ticker,stats"]),
+        [*nasty.TEXTS, "task,", ",", "tasks", "TASK"],
+        nasty.texts,
+    ),
+    "last_event_id": Values(st.integers(0, 10**15).map(str), nasty.UINT_TEXTS, nasty.uint_texts),
 }
 PATH: dict[str, Values] = {
     "task_id": Values(st.just(RETAINED), nasty.ID_TEXTS, nasty.task_ids),
