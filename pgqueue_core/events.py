@@ -10,7 +10,8 @@ need certainty re-read the state (the stream says `reset` when it cannot fill a 
 
 On the channel a batch is a JSON array of records:
   ["task", namespace, queue, change, [[id, attempt], ...]]   change: created, retained,
-        released, retry, failed, expired, cancelled, requeued
+        released, retry, failed, expired, cancelled, requeued; a retained task's item is
+        [id, attempt, waited] (milliseconds from ready to retained)
   ["queue", namespace, queue, change]                        created, updated, paused,
         resumed, deleted
   ["ticker", namespace, ticker, change, timestamp or null]   fired, created, updated, deleted
@@ -95,12 +96,12 @@ class Publisher:
     # ---- recording -----------------------------------------------------------------------
 
     def tasks(
-        self, namespace: str, queue: str, change: str, claims: Iterable[tuple[int, int]]
+        self, namespace: str, queue: str, change: str, claims: Iterable[tuple[int, ...]]
     ) -> None:
-        """Tasks (id, attempt) of one queue that went through `change`."""
+        """Tasks (id, attempt[, waited ms]) of one queue that went through `change`."""
         if not self.watched(namespace):
             return
-        pairs = [[task_id, attempt] for task_id, attempt in claims]
+        pairs = [list(claim) for claim in claims]
         for start in range(0, len(pairs), _IDS_PER_RECORD):
             self._record(["task", namespace, queue, change, pairs[start : start + _IDS_PER_RECORD]])
 

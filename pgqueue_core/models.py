@@ -321,6 +321,9 @@ class TaskChange:
     change: str = field(metadata=wire("what happened"))
     status: Status = field(metadata=wire("the status it is in now"))
     attempt: int = field(metadata=wire("times retained"))
+    waited: timedelta | None = field(
+        default=None, metadata=wire("retained: how long it waited from ready to claimed")
+    )
 
 
 @dataclass(frozen=True, slots=True)

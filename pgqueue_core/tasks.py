@@ -72,6 +72,14 @@ def _plain_payloads(metas: Sequence[TaskMeta]) -> str | None:
     return validate.payload(payloads)
 
 
+def _waited(task: Task) -> int:
+    """Milliseconds from when a claimed task became ready (created, or its delay or backoff
+    ended) to its claim."""
+    ready = task.created_at if task.delayed_at is None else max(task.created_at, task.delayed_at)
+    started = task.started_at or ready
+    return max(0, round((started - ready).total_seconds() * 1000))
+
+
 def _queue_names(queues: Iterable[str]) -> list[str] | None:
     names = [validate.name(q, "queue") for q in queues]
     return sorted(set(names)) if names else None
@@ -98,13 +106,6 @@ class TaskOps(ManagerBase):
         name = change or task.status.value
         self._publisher.tasks(self.namespace, task.queue, name, [(task.id, task.attempt)])
         return task
-
-    def _changed_many(self, tasks: Sequence[Task], change: str) -> None:
-        by_queue: dict[str, list[tuple[int, int]]] = {}
-        for task in tasks:
-            by_queue.setdefault(task.queue, []).append((task.id, task.attempt))
-        for queue, claims in by_queue.items():
-            self._publisher.tasks(self.namespace, queue, change, claims)
 
     # ---- create -------------------------------------------------------------------
 
@@ -288,7 +289,11 @@ class TaskOps(ManagerBase):
         tasks = [Task.from_record(r) for r in rows]
         tasks.sort(key=lambda t: (-t.priority, t.id))
         if tasks and self._publisher.watched(self.namespace):
-            self._changed_many(tasks, "retained")
+            by_queue: dict[str, list[tuple[int, ...]]] = {}
+            for task in tasks:
+                by_queue.setdefault(task.queue, []).append((task.id, task.attempt, _waited(task)))
+            for name, claims in by_queue.items():
+                self._publisher.tasks(self.namespace, name, "retained", claims)
         return tasks
 
     async def next_due(self, *queues: str) -> datetime | None:

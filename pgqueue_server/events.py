@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pgqueue_core import Manager, PgQueueError, codec
@@ -182,8 +183,9 @@ class EventHub:
         kind, namespace, name, change = record[0], record[1], record[2], record[3]
         if kind == "task":
             status = Status(STATUS_AFTER.get(change, change))
-            for task_id, attempt in record[4]:
-                body = TaskChange(namespace, name, task_id, change, status, attempt)
+            for item in record[4]:
+                waited = timedelta(milliseconds=item[2]) if len(item) > 2 else None
+                body = TaskChange(namespace, name, item[0], change, status, item[1], waited)
                 yield self._event("task", namespace, name, body)
         elif kind == "queue":
             yield self._event("queue", namespace, name, QueueChange(namespace, name, change))

@@ -40,7 +40,7 @@ class Recorder:
             (r[2], task_id, attempt)
             for r in self.records
             if r[0] == "task" and r[3] == change
-            for task_id, attempt in r[4]
+            for task_id, attempt, *_ in r[4]
         ]
 
 

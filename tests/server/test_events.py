@@ -58,6 +58,8 @@ async def test_the_stream_sees_every_change_in_order(server: Server) -> None:
     ]
     released = events[-1].json
     assert (released["status"], released["attempt"], released["queue"]) == ("released", 1, "q")
+    retained = next(e.json for e in events if e.json.get("change") == "retained")
+    assert isinstance(retained["waited"], int) and retained["waited"] >= 0  # nanoseconds
     ids = [int(e.id or 0) for e in events]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
