@@ -69,14 +69,20 @@ class Requeue:
     status: Status = field(metadata=wire("failed, expired or cancelled"))
 
 
-def new_task(body: object, what: str = "task") -> tuple[str, TaskMeta]:
-    """`POST /task`'s body (or an element of a batch): the queue and what to create. Both
-    `queue` and `payload` are required (JSON null is a payload; a missing one is not)."""
+def new_task(body: object, index: int | None = None) -> tuple[str, TaskMeta]:
+    """`POST /task`'s body, or element `index` of a batch: the queue and what to create. Both
+    `queue` and `payload` are required (JSON null is a payload; a missing one is not); a
+    batch element's errors name its index."""
     from . import codec
 
-    meta, given = codec.decode_input(TaskMeta, body, what=what, extra={"queue": "name"})
-    if "queue" not in given:
-        raise InvalidArgument(f"queue is required in {what}")
-    if meta.payload is MISSING:
-        raise InvalidArgument(f"payload is required in {what} (use null for an empty payload)")
+    try:
+        meta, given = codec.decode_input(TaskMeta, body, what="task", extra={"queue": "name"})
+        if "queue" not in given:
+            raise InvalidArgument("queue is required")
+        if meta.payload is MISSING:
+            raise InvalidArgument("payload is required (use null for an empty payload)")
+    except InvalidArgument as exc:
+        if index is None:
+            raise
+        raise InvalidArgument(f"task {index}: {exc.message}", key=exc.key) from None
     return given["queue"], meta

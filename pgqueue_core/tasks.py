@@ -17,6 +17,7 @@ from .errors import (
     task_not_found,
 )
 from .models import MISSING, STATUSES, Status, Task, TaskMeta
+from .requests import TaskPatch
 
 MAX_BATCH = 10_000
 _REQUEUEABLE = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
@@ -174,57 +175,74 @@ class TaskOps(ManagerBase):
                 raise queue_not_found(queue)
             self._publisher.tasks(self.namespace, queue, "created", ((i, 0) for i in ids))
             return list(ids)
-        checked = [_check_task_meta(m) for m in metas]
-        async with self._conn() as conn:
-            return await self._create_keyed(conn, queue, checked)
+        return await self.create_batch([(queue, meta) for meta in metas])
 
-    async def _create_keyed(
-        self, conn: Any, queue: str, checked: list[tuple[str, datetime | None, int, str | None]]
-    ) -> list[int]:
-        keys = [c[3] for c in checked]
-        async with conn.transaction():
-            for live_key in {k for k in keys if k is not None}:
-                await self._expire_key(conn, queue, live_key)
+    async def create_batch(self, items: Sequence[tuple[str, TaskMeta]]) -> list[int]:
+        """Create tasks in any queues of the namespace, all or nothing, in one statement;
+        returns their ids in the order given (with a live `key`, the live task's id). A
+        missing queue fails the batch (NotFound naming the first task that names it)."""
+        if len(items) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} tasks per batch, got {len(items)}")
+        queues, checked = [], []
+        for index, (queue, meta) in enumerate(items):
+            try:
+                queues.append(validate.name(queue, "queue"))
+                checked.append(_check_task_meta(meta))
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"task {index}: {exc.message}", key=exc.key) from None
+        if not items:
+            return []
+        async with self._conn() as conn, conn.transaction():
+            missing = await self._run_on(conn, "task_queues_missing", self.namespace, queues)
+            if missing:
+                gone = missing[0]["queue"]
+                raise NotFound(
+                    f"task {queues.index(gone)}: queue {gone!r} not found", key="queue_not_found"
+                )
+            keys = [c[3] for c in checked]
+            for live_queue, live_key in {(q, k) for q, k in zip(queues, keys, strict=True) if k}:
+                await self._expire_key(conn, live_queue, live_key)
             rows = await self._run_on(
                 conn,
                 "task_insert_many",
                 self.namespace,
-                queue,
+                queues,
                 [c[0] for c in checked],
                 [c[1] for c in checked],
                 [c[2] for c in checked],
                 keys,
             )
-            if not rows and await self._run_on(conn, "queue_get", self.namespace, queue) is None:
-                raise queue_not_found(queue)
-            inserted = [r["id"] for r in rows]
-            self._publisher.tasks(self.namespace, queue, "created", ((i, 0) for i in inserted))
-            if len(inserted) == len(checked):
-                return inserted
+            for queue in dict.fromkeys(queues):
+                self._publisher.tasks(
+                    self.namespace,
+                    queue,
+                    "created",
+                    ((r["id"], 0) for r in rows if r["queue"] == queue),
+                )
+            if len(rows) == len(items):
+                return [r["id"] for r in rows]
+            keyed = [(q, k) for q, k in zip(queues, keys, strict=True) if k is not None]
             live = {
-                r["key"]: r["id"]
+                (r["queue"], r["key"]): r["id"]
                 for r in await self._run_on(
                     conn,
                     "task_get_live_keys",
                     self.namespace,
-                    queue,
-                    [k for k in keys if k is not None],
+                    [q for q, _ in keyed],
+                    [k for _, k in keyed],
                 )
             }
-        # Inserted ids come back in input order; the skipped ones are the keys already live
-        # (before the batch, or earlier in it): give them the live task's id.
+        # Inserted rows come back in input order; the skipped ones hold keys already live
+        # (before the batch, or earlier in it): they get the live task's id.
         ids: list[int] = []
-        remaining = iter(inserted)
-        fresh = set(inserted)
-        seen: set[str] = set()
-        for key in keys:
-            if key is None:
-                ids.append(next(remaining))
-                continue
-            if key not in seen and live[key] in fresh:
-                next(remaining)  # the first task with this key is the one inserted
-            ids.append(live[key])
-            seen.add(key)
+        inserted = iter(rows)
+        upcoming = next(inserted, None)
+        for queue, key in zip(queues, keys, strict=True):
+            if upcoming is not None and (upcoming["queue"], upcoming["key"]) == (queue, key):
+                ids.append(upcoming["id"])
+                upcoming = next(inserted, None)
+            else:
+                ids.append(live[(queue, key)])
         return ids
 
     # ---- read ---------------------------------------------------------------------
@@ -357,28 +375,86 @@ class TaskOps(ManagerBase):
 
     async def release_encoded(
         self,
-        worker: str,
+        worker: str | None,
         ids: list[int],
-        attempts: list[int],
+        attempts: Sequence[int | None],
         successes: list[bool],
         results: list[str],
     ) -> dict[int, Status]:
-        """`release_tasks` with the results already JSON-encoded (the Worker's fast path)."""
+        """`release_tasks` with the results already JSON-encoded (the Worker's fast path);
+        `worker` None and None attempts do not guard."""
         if not ids:
             return {}
         rows = await self._run(
-            "task_release_many", self.namespace, worker, ids, attempts, successes, results
+            "task_release_many", self.namespace, worker, ids, list(attempts), successes, results
         )
         if rows and self._publisher.watched(self.namespace):
-            claims = dict(zip(ids, attempts, strict=True))
             groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
             for row in rows:
                 groups.setdefault((row["queue"], row["status"]), []).append(
-                    (row["id"], claims[row["id"]])
+                    (row["id"], row["attempt"])
                 )
             for (queue, status), released in groups.items():
                 self._publisher.tasks(self.namespace, queue, status, released)
         return {r["id"]: STATUSES[r["status"]] for r in rows}
+
+    async def patch_tasks(self, patches: Sequence[TaskPatch]) -> list[Status | Lease | NotFound]:
+        """Release or heartbeat many retained tasks in few statements (one per worker that
+        guards, and per lease asked for): for each patch in order, the task's new status
+        (release), its Lease (heartbeat), or the NotFound saying why not (not retained, not
+        in this namespace). A patch that is malformed fails the whole call."""
+        if len(patches) > MAX_BATCH:
+            raise InvalidArgument(f"at most {MAX_BATCH} items per batch, got {len(patches)}")
+        releases: dict[str | None, list[tuple[int, TaskPatch, str]]] = {}
+        beats: dict[tuple[str | None, timedelta | None], list[int]] = {}
+        for index, patch in enumerate(patches):
+            try:
+                patch.checked()
+                if patch.id is None:
+                    raise InvalidArgument("id is required")
+                task_id = _task_id(patch.id)
+                worker = None if patch.worker is None else validate.worker(patch.worker)
+                if patch.heartbeat:
+                    validate.duration(patch.lease, "lease", minimum=timedelta(seconds=1))
+                    beats.setdefault((worker, patch.lease), []).append(task_id)
+                else:
+                    result = validate.payload(patch.result_value, "result")
+                    releases.setdefault(worker, []).append((task_id, patch, result))
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"item {index}: {exc.message}", key=exc.key) from None
+        done: dict[int, Status | Lease] = {}
+        for worker, items in releases.items():
+            done.update(
+                await self.release_encoded(
+                    worker,
+                    [i for i, _, _ in items],
+                    [None] * len(items),
+                    [p.success for _, p, _ in items],
+                    [r for _, _, r in items],
+                )
+            )
+        for (worker, lease), task_ids in beats.items():
+            done.update(await self.extend_leases(task_ids, lease, worker=worker))
+        outcomes: list[Status | Lease | NotFound] = []
+        missed = [p.id for p in patches if p.id not in done]
+        statuses = {}
+        if missed:
+            rows = await self._run("task_statuses", self.namespace, missed)
+            statuses = {r["id"]: r["status"] for r in rows}
+        for patch in patches:
+            assert patch.id is not None
+            outcome = done.get(patch.id)
+            if outcome is not None:
+                outcomes.append(outcome)
+            elif patch.id in statuses:
+                status = statuses[patch.id]
+                why = "by this worker" if status == "retained" else f"(it is {status})"
+                outcomes.append(
+                    NotFound(f"task {patch.id} is not retained {why}", key="task_not_retained")
+                )
+            else:
+                outcomes.append(task_not_found(patch.id))
+        return outcomes
 
     async def unclaim_tasks(self, worker: str, claims: Sequence[tuple[int, int]]) -> set[int]:
         """Give back (id, attempt) claims that `worker` never started: the tasks wait again

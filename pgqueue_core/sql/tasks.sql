@@ -20,25 +20,30 @@ RETURNING t.*
 SELECT ins.* FROM ins, woke;
 
 -- name: task_insert_many :many
--- Insert many tasks in one statement (one wake-up); returns the ids of those inserted in
--- input order (a key that is live, or repeated in the batch, inserts nothing).
+-- Insert many tasks into queues $2 (one per task) in one statement, and wake each queue's
+-- workers once; returns the id, queue and key of each task inserted, in input order (a key
+-- that is live, or repeated in the batch, inserts nothing; a missing queue neither).
 WITH ins AS (
 INSERT INTO {schema}.task AS t
        (namespace, queue, payload, delayed_at, dies_at, retries, priority, key)
 SELECT q.namespace, q.queue, u.payload, u.delayed_at,
        greatest(now(), coalesce(u.delayed_at, now())) + q.ttl, q.retries, u.priority, u.key
-  FROM {schema}.queue q,
-       unnest($3::json[], $4::timestamptz[], $5::integer[], $6::text[])
-           WITH ORDINALITY AS u(payload, delayed_at, priority, key, ord)
- WHERE q.namespace = $1 AND q.queue = $2
+  FROM unnest($2::text[], $3::json[], $4::timestamptz[], $5::integer[], $6::text[])
+           WITH ORDINALITY AS u(queue, payload, delayed_at, priority, key, ord)
+  JOIN {schema}.queue q ON q.namespace = $1 AND q.queue = u.queue
  ORDER BY u.ord
 ON CONFLICT (namespace, queue, key) WHERE key IS NOT NULL AND status IN ('new', 'retry', 'retained')
 DO NOTHING
-RETURNING t.id
-), woke AS MATERIALIZED (SELECT pg_notify('{schema}_task', $1 || '/' || $2
-        || CASE WHEN bool_or(d IS NULL) THEN '' ELSE '@' || extract(epoch FROM min(d)) END)
-      FROM unnest($4::timestamptz[]) AS d)
-SELECT ins.id FROM ins, woke ORDER BY ins.id;
+RETURNING t.id, t.queue, t.key
+), woke AS MATERIALIZED (
+    SELECT pg_notify('{schema}_task', $1 || '/' || w.queue
+               || CASE WHEN bool_or(w.d IS NULL) THEN '' ELSE '@' || extract(epoch FROM min(w.d)) END)
+      FROM unnest($2::text[], $4::timestamptz[]) AS w(queue, d)
+     GROUP BY w.queue
+)
+SELECT ins.id, ins.queue, ins.key FROM ins
+ WHERE (SELECT count(*) FROM woke) >= 0
+ ORDER BY ins.id;
 
 -- name: task_insert_plain :value
 -- Insert many tasks without keys, priorities or delays (the fast path, one wake-up): the
@@ -62,9 +67,10 @@ UPDATE {schema}.task SET status = 'expired', finished_at = dies_at, leased_until
    AND status IN ('new', 'retry', 'retained') AND dies_at <= now();
 
 -- name: task_get_live_keys :many
--- The live tasks holding the given keys in a queue (after a de-duplicated insert).
-SELECT t.key, t.id FROM {schema}.task t
- WHERE t.namespace = $1 AND t.queue = $2 AND t.key = ANY ($3::text[])
+-- The live tasks holding the given (queue $2, key $3) pairs (after a de-duplicated insert).
+SELECT t.queue, t.key, t.id FROM {schema}.task t
+ WHERE t.namespace = $1
+   AND (t.queue, t.key) IN (SELECT * FROM unnest($2::text[], $3::text[]))
    AND t.status IN ('new', 'retry', 'retained');
 
 -- name: task_get_by_key :one
@@ -93,6 +99,10 @@ SELECT count(*) FROM {schema}.task t
    AND ($2::text IS NULL OR t.queue = $2)
    AND {schema}.task_has_status(t.status, t.dies_at, $3::text);
 
+-- name: task_statuses :many
+-- The status as read of the namespace's tasks among ids $2 (to say why a batch item failed).
+SELECT v.id, v.status FROM {schema}.task_read v WHERE v.namespace = $1 AND v.id = ANY ($2::bigint[]);
+
 -- name: task_claim :many
 -- Claim up to $4 eligible tasks for worker $3 from queues $2 (NULL: all).
 SELECT * FROM {schema}.claim_tasks($1, $2::text[], $3, $4);
@@ -117,9 +127,9 @@ SELECT * FROM {schema}.release_tasks($1, $5::text, ARRAY[$2::bigint], ARRAY[$6::
                                      ARRAY[$3::boolean], ARRAY[$4::json]);
 
 -- name: task_release_many :many
--- Release a batch of tasks held by worker $2 at the given attempts; returns the id and
--- new status and queue of each task released (one rescued or expired meanwhile is left alone).
-SELECT r.id, r.status, r.queue
+-- Release a batch of tasks held by worker $2 ($2 NULL: any worker) at the given attempts
+-- (NULL: any); returns the id, new status, queue and attempt of each task released (one rescued or expired meanwhile is left alone).
+SELECT r.id, r.status, r.queue, r.attempt
   FROM {schema}.release_tasks($1, $2::text, $3::bigint[], $4::integer[], $5::boolean[],
                               $6::json[]) AS r;
 

@@ -9,6 +9,7 @@ from .parts import (
     TASK_REF_ID,
     TASK_REF_QUEUE,
     TICKER_NAME,
+    json_response,
     ok,
     op,
     param,
@@ -52,6 +53,18 @@ def _add_links(table: JSON) -> JSON:
 def paths() -> JSON:
     """Every endpoint, keyed by path relative to the prefix."""
     return _add_links(_paths())
+
+
+RETAINED = json_response(
+    "The task; with `limit`, the tasks (up to `limit`)",
+    {"oneOf": [ref("Task"), ref("TaskList")]},
+)
+LIMIT = param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": 1000},
+    "retain up to this many tasks at once (answered as a list)",
+)
 
 
 def _paths() -> JSON:
@@ -167,20 +180,26 @@ def _paths() -> JSON:
             ),
             "post": op(
                 "createTask",
-                "Create a task",
+                "Create a task; with an array, many in one statement, all or nothing (one "
+                "bad element is a 400 naming its index): 201 with their ids in input order "
+                "(with a de-duplication key, the id of the live task that holds it)",
                 {
-                    201: ok("Task", "Created"),
+                    201: json_response(
+                        "Created: the task, or for an array the ids",
+                        {"oneOf": [ref("Task"), ref("IdList")]},
+                    ),
                     200: ok("Task", "De-duplicated: the live task with this key"),
                 },
-                body="TaskCreate",
+                body="TaskCreateBody",
                 errors=(404,),
                 tag="tasks",
             ),
             "put": op(
                 "retainTask",
                 "Retain the next task of the given queues (none: any "
-                "queue); `worker` and `queue` in the query or the body",
-                {200: ok("Task"), 204: {"description": "No task available"}},
+                "queue); `worker` and `queue` in the query or the body; with `limit`, up to "
+                "that many at once, answered as a list",
+                {200: RETAINED, 204: {"description": "No task available"}},
                 params=[
                     param(
                         "worker",
@@ -195,18 +214,28 @@ def _paths() -> JSON:
                         "queue names (repeat or comma-separate)",
                         explode=True,
                     ),
+                    LIMIT,
                 ],
                 body="TaskRetain",
                 body_required=False,
                 errors=(404,),
                 tag="tasks",
             ),
+            "patch": op(
+                "patchTasks",
+                "Release (`fail`, `result`) or heartbeat (`heartbeat: true`, `lease`) many "
+                "retained tasks in one round trip: an outcome per item, in input order; an "
+                "item that is not retained does not fail the others",
+                {200: ok("TaskPatchOutcomes")},
+                body="TaskPatchBatch",
+                tag="tasks",
+            ),
         },
         "/task/{queue_or_id}": {
             "put": op(
                 "retainQueueTask",
-                "Retain the next task of one queue",
-                {200: ok("Task"), 204: {"description": "No task available"}},
+                "Retain the next task of one queue (with `limit`, up to that many, as a list)",
+                {200: RETAINED, 204: {"description": "No task available"}},
                 params=[
                     TASK_REF_QUEUE,
                     param(
@@ -215,6 +244,7 @@ def _paths() -> JSON:
                         {"type": "string", "minLength": 1},
                         "worker name (required here or in the body)",
                     ),
+                    LIMIT,
                 ],
                 body="TaskRetainOne",
                 body_required=False,

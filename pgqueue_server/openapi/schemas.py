@@ -92,6 +92,43 @@ def schemas() -> JSON:
             required=["queue", "payload"],
             extra={"queue": ("name", "the queue to put it in")},
         ),
+        "TaskCreateBody": {
+            "oneOf": [
+                ref("TaskCreate"),
+                {"type": "array", "items": ref("TaskCreate"), "maxItems": 10_000},
+            ]
+        },
+        "IdList": obj(
+            {
+                "count": {"type": "integer", "minimum": 0},
+                "body": {"type": "array", "items": {"type": "integer", "format": "int64"}},
+            },
+            ["count", "body"],
+        ),
+        "TaskPatchBatch": {
+            "type": "array",
+            "maxItems": 10_000,
+            "items": codec.input_schema(TaskPatch, required=["id"]),
+        },
+        "TaskPatchOutcomes": obj(
+            {
+                "count": {"type": "integer", "minimum": 0},
+                "body": {
+                    "type": "array",
+                    "items": obj(
+                        {
+                            "id": {"type": "integer", "format": "int64"},
+                            "status": {"type": "string", "enum": STATUSES},
+                            "leased_until": {"type": "string", "format": "date-time"},
+                            "cancel_requested": {"type": "boolean"},
+                            "error": ref("Error"),
+                        },
+                        ["id"],
+                    ),
+                },
+            },
+            ["count", "body"],
+        ),
         "TaskRetain": codec.input_schema(Retain),
         "TaskRetainOne": codec.input_schema(Retain, exclude=["queue"]),
         "TaskPatch": codec.input_schema(TaskPatch, exclude=["id"]),
