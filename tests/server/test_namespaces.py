@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Server, make_config, running
+from .conftest import Server, make_config, running, wait_for
 
 
 async def test_isolation(server: Server) -> None:
@@ -46,9 +46,13 @@ async def test_namespace_is_normalised_and_validated(server: Server) -> None:
 
 async def test_reserved_namespace_is_read_only(server: Server) -> None:
     system = {"namespace": "pgqueue"}
-    # Maintenance keeps its schedule there: visible, never writable.
-    names = (await server.get("/namespace")).json["body"]
-    assert "pgqueue" in names
+
+    # Maintenance keeps its schedule there (registered once it first runs, just after the
+    # server starts): visible, never writable.
+    async def registered() -> bool:
+        return "pgqueue" in (await server.get("/namespace")).json["body"]
+
+    await wait_for(registered, 10, "maintenance to register its schedule")
     tickers = await server.get("/ticker", params=system)
     assert tickers.status == 200
     assert {t["ticker"] for t in tickers.json["body"]} >= {"cleanup", "lease-rescue"}
