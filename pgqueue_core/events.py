@@ -63,6 +63,7 @@ class Publisher:
         self._refreshing: asyncio.Task[None] | None = None
         self._pending: list[list[Any]] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._closing = asyncio.Event()  # set: flush now
         self.published = 0  # batches sent (for tests and metrics)
 
     # ---- is anybody watching? ------------------------------------------------------------
@@ -120,7 +121,8 @@ class Publisher:
 
     async def _flush_soon(self) -> None:
         try:
-            await asyncio.sleep(self.flush)  # gather a batch
+            with contextlib.suppress(TimeoutError):  # gather a batch (unless closing)
+                await asyncio.wait_for(self._closing.wait(), self.flush)
             await self.send()
         finally:
             self._flushing = None
@@ -142,13 +144,19 @@ class Publisher:
 
     async def close(self) -> None:
         """Send what is recorded and stop (stopping twice is harmless)."""
-        for task in (self._refreshing, self._flushing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._refreshing = self._flushing = None
-        await self.send()
+        if (refreshing := self._refreshing) is not None:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await refreshing
+        # A flush is never cancelled: one that is sending holds the records it took. Wake
+        # the one that is gathering, and wait for it (and for any it starts) to send.
+        self._closing.set()
+        try:
+            while (flushing := self._flushing) is not None:
+                await asyncio.wait({flushing})
+            await self.send()
+        finally:
+            self._closing.clear()
 
 
 class Watch(BackgroundLoop):

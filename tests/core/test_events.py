@@ -136,3 +136,26 @@ async def test_other_namespaces_are_not_published(
     await manager.close()
     await recorder.until(lambda rs: any(r[0] == "queue" for r in rs), "a queue change")
     assert [(r[1], r[2]) for r in recorder.records] == [(manager.namespace, "mine")]
+
+
+async def test_closing_while_a_batch_is_sent_loses_none_of_it(
+    manager: Manager, pool: asyncpg.Pool, recorder: Recorder, watched: Watch
+) -> None:
+    publisher = manager.publisher
+    publisher.flush = 0.0
+    # Every connection of the pool taken: the flush that starts must wait inside send().
+    free = pool.get_max_size() - (pool.get_size() - pool.get_idle_size())
+    held = [await pool.acquire() for _ in range(free)]
+    try:
+        publisher.queue(manager.namespace, "q", "created")
+        async with asyncio.timeout(5):
+            while publisher._pending:  # noqa: ASYNC110 (until the flush task takes the batch)
+                await asyncio.sleep(0)
+        closing = asyncio.create_task(publisher.close())
+        await asyncio.sleep(0)
+    finally:
+        for conn in held:
+            await pool.release(conn)
+    await closing
+    await recorder.until(lambda rs: any(r[0] == "queue" for r in rs), "the queue change")
+    assert [r[2:] for r in recorder.records] == [["q", "created"]]
