@@ -50,7 +50,7 @@ async def _lock_waiters(conn: asyncpg.Connection) -> int:
 
 
 def _no_errors(caplog: pytest.LogCaptureFixture) -> None:
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and not _stale_cancel(r)]
     assert not errors, [f"{r.name}: {r.getMessage()}" for r in errors]
 
 
@@ -94,6 +94,18 @@ async def test_hang_up_during_the_request_body(dsn: str, caplog: pytest.LogCaptu
         counts = await _eventually_counted(srv, ("POST", "/queue", "499"))
         assert not [key for key in counts if key[2].startswith("5")], counts
     _no_errors(caplog)
+
+
+def _stale_cancel(record: logging.LogRecord) -> bool:
+    """asyncpg sends a query's cancel request from a task of its own; one left pending when an
+    earlier test's event loop closed is reported by the garbage collector whenever it runs,
+    possibly during this test. It says nothing about how this server treats a hang-up."""
+    message = record.getMessage()
+    return (
+        record.name == "asyncio"
+        and message.startswith("Task was destroyed but it is pending")
+        and "Connection._cancel()" in message
+    )
 
 
 async def _lock_waiters_gone(conn: asyncpg.Connection) -> bool:
