@@ -23,6 +23,7 @@ from .middleware import RequestScope
 from .protocol import ClientConnections
 from .routes import api
 from .sse import StreamLimits, StreamSettings
+from .waiting import Waiters
 
 log = logging.getLogger("pgqueue.server")
 
@@ -72,6 +73,8 @@ def create_app(config: ServerConfig) -> Sanic:
         # Streams end on their own at shutdown (before_server_stop); this only bounds
         # ordinary requests still running.
         GRACEFUL_SHUTDOWN_TIMEOUT=5.0,
+        # A retain may wait up to 60 s for a task (wait=); Sanic's default would cut it at 60.
+        RESPONSE_TIMEOUT=90,
         # Sanic 25.12 with uvloop can fail its graceful-shutdown wait ("Event loop stopped
         # before Future completed") and then skip the after_server_stop listeners; the
         # standard loop shuts down cleanly, and this server is database-bound anyway.
@@ -150,6 +153,7 @@ async def _open(app: Sanic) -> None:
         publisher=app.ctx.manager.publisher,
     )
     app.ctx.events = EventHub(app.ctx.manager)
+    app.ctx.waiters = Waiters(app.ctx.manager.notifier)
     app.ctx.maintenance = None
     if config.maintenance:
         app.ctx.maintenance = Maintenance(

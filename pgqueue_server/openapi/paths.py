@@ -67,6 +67,15 @@ LIMIT = param(
 )
 
 
+WAIT = param(
+    "wait",
+    "query",
+    {"type": "string", "minLength": 1, "maxLength": 64},
+    "when no task is ready, wait up to this long (at most 60s, e.g. 30s) for one: woken by "
+    "the database's notifications, holding no connection; then 204",
+)
+
+
 def _paths() -> JSON:
     sse: JSON = {
         "description": "`text/event-stream`: `event: ticker`, `id:`, `data:` ticker JSON; "
@@ -215,6 +224,7 @@ def _paths() -> JSON:
                         explode=True,
                     ),
                     LIMIT,
+                    WAIT,
                 ],
                 body="TaskRetain",
                 body_required=False,
@@ -245,6 +255,7 @@ def _paths() -> JSON:
                         "worker name (required here or in the body)",
                     ),
                     LIMIT,
+                    WAIT,
                 ],
                 body="TaskRetainOne",
                 body_required=False,

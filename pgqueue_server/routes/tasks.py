@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from sanic import HTTPResponse, Request, empty, json
 
-from pgqueue_core import InvalidArgument, Lease, PgQueueError, Status, codec
+from pgqueue_core import InvalidArgument, Lease, PgQueueError, Status, Task, codec, parse_duration
 from pgqueue_core.requests import Retain, TaskPatch, new_task
 
 from .. import params
 from ..auth import Access
 from ..errors import to_http
 from ..middleware import manager
+from ..waiting import Waiters
 from .blueprint import ApiBlueprint
 
 bp = ApiBlueprint("tasks")
 
 MAX_RETAIN = 1000  # tasks one retain may hand out
+MAX_WAIT = 60.0  # seconds a retain may wait for a task (SPEC 7.4)
 
 
 @bp.get("/task", ctx_access=Access.READ)
@@ -47,10 +51,18 @@ async def create_task(request: Request) -> HTTPResponse:
     return json(codec.encode(task), status=201 if created else 200)
 
 
-def _retain_args(request: Request, *, path_queue: str | None) -> tuple[str, list[str], int | None]:
+@dataclass(frozen=True, slots=True)
+class _Retain:
+    worker: str
+    queues: list[str]
+    limit: int | None  # None: one task, answered as itself
+    wait: float  # seconds to wait for a task when none is ready (0: answer at once)
+
+
+def _retain_args(request: Request, *, path_queue: str | None) -> _Retain:
     """worker and queues from the query (as the original client sends them) or a JSON body,
-    and the batch size (`limit`: up to that many tasks, answered as a list)."""
-    query = params.query(request, "worker", "limit", *(() if path_queue else ("queue",)))
+    the batch size (`limit`: up to that many tasks, answered as a list) and `wait`."""
+    query = params.query(request, "worker", "limit", "wait", *(() if path_queue else ("queue",)))
     body, _ = params.model(
         request, Retain, "retain request", empty=True, exclude=("queue",) if path_queue else ()
     )
@@ -64,24 +76,54 @@ def _retain_args(request: Request, *, path_queue: str | None) -> tuple[str, list
     limit = query.uint("limit")
     if limit is not None and not 1 <= limit <= MAX_RETAIN:
         raise InvalidArgument(f"limit must be between 1 and {MAX_RETAIN}, got {limit}")
+    wait = 0.0
+    text = query.one("wait")
+    if text is not None:
+        wait = parse_duration(text, "wait").total_seconds()
+        if not 0 <= wait <= MAX_WAIT:
+            raise InvalidArgument(f"wait must be between 0 and {MAX_WAIT:g}s")
     if path_queue is not None:
-        return worker, [path_queue], limit
+        return _Retain(worker, [path_queue], limit, wait)
     queues = query.many("queue")
     if body.queue is not None:
         if queues:
             raise InvalidArgument("give queue in the query or in the body, not both")
         queues = body.queue
-    return worker, queues, limit
+    return _Retain(worker, queues, limit, wait)
 
 
 async def _retain(request: Request, path_queue: str | None) -> HTTPResponse:
-    worker, queues, limit = _retain_args(request, path_queue=path_queue)
-    tasks = await manager(request).next_tasks(worker, *queues, limit=limit or 1)
+    ask = _retain_args(request, path_queue=path_queue)
+    mgr = manager(request)
+    size = ask.limit or 1
+    if not ask.wait:
+        tasks = await mgr.next_tasks(ask.worker, *ask.queues, limit=size)
+    else:
+        tasks = await _wait_for_tasks(request, ask, size)
     if not tasks:
         return empty()
-    if limit is None:
+    if ask.limit is None:
         return json(codec.encode(tasks[0]))
     return json(codec.encode_list(len(tasks), tasks))
+
+
+async def _wait_for_tasks(request: Request, ask: _Retain, size: int) -> list[Task]:
+    """Claim; while nothing comes, wait (no connection held) for a notification of the
+    queues, until `wait` has passed or the server stops."""
+    ctx = request.app.ctx
+    mgr = manager(request)
+    waiters: Waiters = ctx.waiters
+    until = time.monotonic() + ask.wait
+    waiter = waiters.enter(mgr.namespace, ask.queues)
+    try:
+        while True:
+            tasks = await mgr.next_tasks(ask.worker, *ask.queues, limit=size)
+            waiters.claimed(waiter, len(tasks), size)
+            if tasks or time.monotonic() >= until or ctx.stopping.is_set():
+                return tasks
+            await waiters.wait(waiter, until, ctx.stopping)
+    finally:
+        await waiters.leave(waiter)
 
 
 @bp.put("/task", ctx_access=Access.WRITE)

@@ -16,6 +16,8 @@ from urllib.parse import quote
 from hypothesis import strategies as st
 from sanic import Sanic
 
+from pgqueue_core import parse_duration
+
 from . import nasty
 from .nasty import RETAINED
 from .rawhttp import RawReply, exchange, port_of, request
@@ -79,6 +81,18 @@ FIELDS: dict[str, Values] = {
 }
 # Fields the queue and ticker bodies ignore (they come back in GET answers), and others.
 OTHER_FIELDS = ["namespace", "created_at", "timestamp", "id", "\u0000", "", "\ud800"]
+
+
+def _no_long_wait(value: Any) -> bool:
+    """Whether `value` is not a wait the server would honour for longer than 50 ms: such
+    waits would only slow the run down (waiting itself is tested in test_long_poll.py)."""
+    try:
+        seconds = parse_duration(value, "wait").total_seconds()
+    except Exception:
+        return True
+    return not 0.05 < seconds <= 60
+
+
 QUERY: dict[str, Values] = {
     "namespace": Values(st.just("default"), nasty.NAMESPACES, nasty.namespaces),
     "offset": Values(st.integers(0, 200).map(str), nasty.UINT_TEXTS, nasty.uint_texts),
@@ -92,6 +106,13 @@ QUERY: dict[str, Values] = {
         st.sampled_from(["task", "queue,stats", "ticker", "task,queue,ticker,stats"]),
         [*nasty.TEXTS, "task,", ",", "tasks", "TASK"],
         nasty.texts,
+    ),
+    "wait": Values(
+        st.sampled_from(["0s", "1ms", "10ms"]),
+        [v for v in [*nasty.DURATION_TEXTS, "61s", "60.000001s"] if _no_long_wait(v)],
+        st.one_of(
+            st.sampled_from(nasty.DURATION_TEXTS), nasty.go_durations, nasty.iso_durations
+        ).filter(_no_long_wait),
     ),
     "last_event_id": Values(st.integers(0, 10**15).map(str), nasty.UINT_TEXTS, nasty.uint_texts),
 }
