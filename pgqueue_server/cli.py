@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import functools
 import logging
 import logging.config
+import socket
 import sys
 from collections.abc import Mapping
 
@@ -36,6 +38,7 @@ def run_main(argv: list[str], env: Mapping[str, str] | None = None) -> int:
         log.warning("%s", warning)
     try:
         check_tls(options.config)
+        check_address(options.config)
         return _run(options)
     except Exception as exc:
         log.debug("run failed", exc_info=True)
@@ -57,6 +60,30 @@ def check_database(config: ServerConfig) -> None:
     except Exception as exc:
         raise RuntimeError(
             f"cannot connect to PostgreSQL at {config.safe_dsn}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def check_address(config: ServerConfig) -> None:
+    """Fail early, and clearly, on an address that cannot be listened on (before an
+    embedded PostgreSQL is started for nothing, and instead of Sanic's bare errno)."""
+    if config.port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As the server will bind: an old connection in TIME_WAIT does not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        where = f"{config.host}:{config.port}"
+        if exc.errno == errno.EADDRINUSE:
+            reason = "the address is already in use (is another server running there?)"
+        else:
+            reason = exc.strerror or str(exc)
+        raise RuntimeError(
+            f"cannot listen on {where}: {reason}; choose another address with --addr HOST:PORT"
         ) from exc
 
 

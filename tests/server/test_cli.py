@@ -218,6 +218,25 @@ def test_unreachable_database(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Traceback" not in err
 
 
+def test_busy_address_names_it_and_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # Refused before the database or an embedded PostgreSQL is touched.
+        data = tmp_path / "pg"
+        assert run_main(["--addr", f"127.0.0.1:{port}", "--data-dir", str(data)], env={}) == 1
+    err = capsys.readouterr().err
+    assert f"Error: cannot listen on 127.0.0.1:{port}: the address is already in use" in err
+    assert "--addr HOST:PORT" in err
+    assert "Traceback" not in err
+    assert not data.exists()
+
+
 def test_unusable_tls_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cert, key = _certificate(tmp_path)  # no subjectAltName
     args = ["postgresql://h/d", "--tls-cert", str(cert), "--tls-key", str(key)]
