@@ -64,6 +64,12 @@ def response_error(status: int, doc: Any, url: str, retry_after: str | None) -> 
     else:
         message = f"HTTP {status} from {url}"
         detail = doc
+    if status == 404 and (key == "endpoint_not_found" or key is None):
+        # The path is not the API's: most likely the base URL is (a wrong --prefix).
+        message = (
+            f"no such endpoint: {url} (is the API's base URL right? it ends with the "
+            f"server's --prefix, e.g. {DEFAULT_URL}; set it with --url or PGQUEUE_URL)"
+        )
     if status == 503 and retry_after:
         message = f"{message} (retry after {retry_after}s)"
     return error_for(status, key, message, detail)

@@ -128,3 +128,9 @@ def test_stats_and_requeue(cli: Cli, api: Api) -> None:
     assert cli("requeue", "--queue", "q", "--status", "failed", "--json").json() == {"count": 0}
     assert cli("tasks", "--status", "new", "--json").json()["count"] == 3
     assert_error(cli("requeue", "--queue", "nope", "--status", "expired"), 3)
+
+
+def test_a_wrong_url_prefix_names_the_url_and_the_flag(cli: Cli, server: Any) -> None:
+    base = server.url.rsplit("/", 1)[0]  # the server's address without its /api prefix
+    wrong = cli("queues", PGQUEUE_URL=f"{base}/v1")
+    assert_error(wrong, 3, f"no such endpoint: {base}/v1/queue", "--url", "--prefix")
