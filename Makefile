@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install pgqueue with every extra
 
 run: $(STAMP) ## Serve the API on localhost:8080 (embedded PostgreSQL unless PGQUEUE_DSN is set)
-	$(BIN)/pgqueue run $(DSN)
+	$(BIN)/pgqueue run $(if $(DSN),'$(DSN)')
 
 test: $(STAMP) ## Run the test suite against a real PostgreSQL
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
@@ -30,7 +30,7 @@ fuzz: $(STAMP) ## Schemathesis against openapi.json, and the decoder sweep and p
 	$(BIN)/pytest tests/server/test_fuzz.py tests/server/test_decoders.py -v $(PYTEST_ARGS)
 
 bench: $(STAMP) ## pgqueue's drain vs the raw-SQL limit on one database (BENCH_DSN=…)
-	$(BIN)/python bench/drain_vs_raw.py --dsn $(or $(BENCH_DSN),postgresql://postgres@127.0.0.1:5432/test)
+	$(BIN)/python bench/drain_vs_raw.py $(if $(BENCH_DSN),--dsn '$(BENCH_DSN)')
 
 soak: $(STAMP) ## Table health: 1M tasks with cleanup, then a pinned xmin (minutes; not in CI; SOAK_ARGS=…)
 	nice -n 10 $(BIN)/python bench/soak.py $(SOAK_ARGS)

@@ -9,7 +9,7 @@ once with every task at the default priority and once with priorities spread ove
 (what priorities cost a drain). Rounds rotate so that drift hits all alike; the results are
 median ratios.
 
-    python bench/drain_vs_raw.py --dsn postgresql://postgres@127.0.0.1:5432/test
+    python bench/drain_vs_raw.py [--dsn postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import asyncio
 import json
 import statistics
 import time
-import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from scratch import default_dsn, scratch_database
 
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
 
@@ -37,28 +36,6 @@ RAW_CLAIM = """UPDATE raw_task SET status = 'running'
               FOR UPDATE SKIP LOCKED)
 RETURNING id, payload"""
 RAW_DONE = "UPDATE raw_task SET status = 'done' WHERE id = ANY ($1::bigint[])"
-
-
-def with_database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
-
-
-async def fresh_database(dsn: str) -> str:
-    name = f"pgq_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    return name
-
-
-async def drop_database(dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
 
 
 async def settle(pool: asyncpg.Pool) -> None:
@@ -142,31 +119,35 @@ async def pgqueue_round(dsn: str, n: int, concurrency: int, priorities: bool = F
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--dsn",
+        default=default_dsn(),
+        help="a server to use (default: BENCH_DSN, PGQUEUE_DSN, else own cluster)",
+    )
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--loops", type=int, default=2, help="concurrent raw-SQL loops")
     parser.add_argument("--batch", type=int, default=100, help="raw-SQL rows per statement")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    name = await fresh_database(args.dsn)
-    dsn = with_database(args.dsn, name)
+    async with scratch_database(args.dsn) as dsn:
+        await rounds(args, dsn)
+
+
+async def rounds(args: argparse.Namespace, dsn: str) -> None:
     results: dict[str, list[float]] = {"raw": [], "pgqueue": [], "pgqueue+priorities": []}
-    try:
-        for index in range(args.repeat):
-            order = list(results)
-            order = order[index % len(order) :] + order[: index % len(order)]
-            for label in order:
-                if label == "raw":
-                    rate = await raw_round(dsn, args.jobs, args.loops, args.batch)
-                else:
-                    rate = await pgqueue_round(
-                        dsn, args.jobs, args.concurrency, priorities=label != "pgqueue"
-                    )
-                results[label].append(rate)
-                print(f"round {index + 1}: {label:20s} {rate:10,.0f} tasks/s", flush=True)
-    finally:
-        await drop_database(args.dsn, name)
+    for index in range(args.repeat):
+        order = list(results)
+        order = order[index % len(order) :] + order[: index % len(order)]
+        for label in order:
+            if label == "raw":
+                rate = await raw_round(dsn, args.jobs, args.loops, args.batch)
+            else:
+                rate = await pgqueue_round(
+                    dsn, args.jobs, args.concurrency, priorities=label != "pgqueue"
+                )
+            results[label].append(rate)
+            print(f"round {index + 1}: {label:20s} {rate:10,.0f} tasks/s", flush=True)
     raw, ours, prio = results["raw"], results["pgqueue"], results["pgqueue+priorities"]
     ratios = [o / r for o, r in zip(ours, raw, strict=True)]
     prio_ratios = [p / o for p, o in zip(prio, ours, strict=True)]

@@ -31,19 +31,15 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from scratch import default_dsn, scratch_database
 
 from pgqueue_core import Maintenance, Manager, QueueMeta, System, Task, TaskMeta, Worker
 
@@ -146,46 +142,6 @@ SETTINGS = (
     "server_version", "shared_buffers", "autovacuum", "autovacuum_naptime",
     "autovacuum_vacuum_cost_limit", "autovacuum_vacuum_cost_delay", "synchronous_commit",
 )  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def database(dsn: str | None, settings: list[str]) -> AsyncIterator[str]:
-    """A scratch database on `dsn`'s server, or a cluster of its own (both removed after);
-    `settings` (NAME=VALUE) are applied to the own cluster with ALTER SYSTEM."""
-    if dsn is not None:
-        if settings:
-            raise SystemExit("--set changes a whole server: only with the soak's own cluster")
-        name = f"pgq_soak_{uuid.uuid4().hex[:8]}"
-        conn = await asyncpg.connect(dsn)
-        await conn.execute(f"CREATE DATABASE {name}")
-        await conn.close()
-        try:
-            yield urlunsplit(urlsplit(dsn)._replace(path="/" + name))
-        finally:
-            conn = await asyncpg.connect(dsn)
-            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            await conn.close()
-        return
-    from pgqueue_core.embedded import EmbeddedPostgres
-
-    with tempfile.TemporaryDirectory(prefix="pgq-soak-") as folder:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        cluster = EmbeddedPostgres(os.path.join(folder, "pg"), port=port)
-        try:
-            own = await cluster.astart()
-            conn = await asyncpg.connect(own)
-            try:
-                for setting in settings:
-                    name, _, value = setting.partition("=")
-                    await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
-                await conn.execute("SELECT pg_reload_conf()")
-            finally:
-                await conn.close()
-            yield own
-        finally:
-            await cluster.astop()
 
 
 def make_worker(manager: Manager, load: Load, concurrency: int) -> Worker:
@@ -387,7 +343,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description="Table health under a million tasks; the cost of a pinned xmin horizon."
     )
-    parser.add_argument("--dsn", default=None, help="a server to use (default: own cluster)")
+    parser.add_argument(
+        "--dsn",
+        default=default_dsn(),
+        help="a server to use (default: BENCH_DSN, PGQUEUE_DSN, else own cluster)",
+    )
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000, help="tasks per create call")
     parser.add_argument("--backlog", type=int, default=20_000, help="most tasks waiting")
@@ -425,7 +385,7 @@ def main() -> int:
         parser.error("--tasks must be at least twice --window")
 
     async def go() -> dict[str, Any]:
-        async with database(args.dsn, args.set) as dsn:
+        async with scratch_database(args.dsn, "pgq_soak", args.set) as dsn:
             return await soak(args, dsn)
 
     report = asyncio.run(go())

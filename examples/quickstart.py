@@ -1,15 +1,23 @@
-"""The README's Python example, runnable as written:
+"""The README's Python example, runnable as written (from the repository, after `make install`):
 
-PGQUEUE_DSN=postgresql://postgres@127.0.0.1:5432/test python examples/quickstart.py
+    .venv/bin/python examples/quickstart.py
+
+It uses PGQUEUE_DSN when set; otherwise the embedded PostgreSQL that `make run` uses (started
+here if it is not running, and stopped again at the end).
 """
 
 import asyncio
 import os
+import sys
 from datetime import timedelta
 
-import asyncpg
+try:
+    import asyncpg
 
-from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
+    from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
+    from pgqueue_core.embedded import EmbeddedPostgres, default_data_dir
+except ImportError as exc:  # run by a Python without pgqueue installed
+    sys.exit(f"{exc}: run this with the project's environment: .venv/bin/python {sys.argv[0]}")
 
 handled = asyncio.Event()
 count = 0
@@ -24,8 +32,8 @@ async def send_email(task: Task) -> dict:
     return {"sent": True}  # stored as the task's result
 
 
-async def main() -> None:
-    pool = await asyncpg.create_pool(os.environ["PGQUEUE_DSN"])
+async def main(dsn: str) -> None:
+    pool = await asyncpg.create_pool(dsn)
     mgr = await Manager.new(pool, "myapp")  # creates/migrates the pgqueue schema
     await mgr.register_queue(
         QueueMeta(
@@ -47,4 +55,15 @@ async def main() -> None:
     await pool.close()
 
 
-asyncio.run(main())
+if __name__ == "__main__":
+    if dsn := os.environ.get("PGQUEUE_DSN"):
+        asyncio.run(main(dsn))
+    else:
+        embedded = EmbeddedPostgres(default_data_dir())
+        started_here = embedded.pid is None
+        print(f"no PGQUEUE_DSN: using the embedded PostgreSQL in {embedded.data_dir}")
+        try:
+            asyncio.run(main(embedded.start()))
+        finally:
+            if started_here:
+                embedded.stop()

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
@@ -46,6 +46,15 @@ START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 _POLL = 0.02
 _UNSHARE = ("unshare", "--user", f"--map-user={NOBODY}", f"--map-group={NOBODY}")
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where `pgqueue run` keeps its embedded PostgreSQL (and where the examples and
+    `pgqueue worker` find it): ${XDG_DATA_HOME:-~/.local/share}/pgqueue/postgres."""
+    env = os.environ if env is None else env
+    home = env.get("HOME") or os.path.expanduser("~")
+    base = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
+    return Path(base) / "pgqueue" / "postgres"
 
 
 class EmbeddedError(RuntimeError):

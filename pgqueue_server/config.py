@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pgqueue_core import InvalidArgument, validate
+from pgqueue_core.embedded import default_data_dir
 
 from .auth import ADMIN, Credential, TokenScope, check_unique, digest, parse_tokens
 
@@ -186,14 +187,6 @@ def redact_dsn(dsn: str) -> str:
         return dsn
     netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def default_data_dir(env: Mapping[str, str]) -> Path:
-    """Where `pgqueue run` keeps its embedded PostgreSQL:
-    ${XDG_DATA_HOME:-~/.local/share}/pgqueue/postgres (pgqueue's folder may hold more)."""
-    home = env.get("HOME") or os.path.expanduser("~")
-    base = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
-    return Path(base) / "pgqueue" / "postgres"
 
 
 def run_parser(prog: str = "pgqueue run") -> argparse.ArgumentParser:
