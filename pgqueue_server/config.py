@@ -208,8 +208,8 @@ def run_parser(prog: str = "pgqueue run") -> argparse.ArgumentParser:
     parser.add_argument(
         "--tokens-file",
         default=None,
-        help="JSON file of scoped tokens (per namespace, read-only; README: Security and "
-        "limits); also PGQUEUE_TOKENS_FILE, or the JSON itself in PGQUEUE_TOKENS",
+        help="JSON file of scoped tokens (per namespace, read-only; docs/security.md"
+        "); also PGQUEUE_TOKENS_FILE, or the JSON itself in PGQUEUE_TOKENS",
     )
     parser.add_argument("--tls-cert", default=None, help="TLS certificate file (PEM)")
     parser.add_argument("--tls-key", default=None, help="TLS private key file (PEM)")

@@ -1,0 +1,59 @@
+"""The README's walkthrough, command by command, exactly as written (with the server of
+`make run` started here on a free port and the test's database, and `localhost:8080` in a
+command pointed at it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import aiohttp
+
+from .procs import ROOT, Proc, free_port, server_argv, wait_healthy
+
+README = ROOT / "README.md"
+
+
+def walkthrough_commands() -> list[str]:
+    """The `$ ` lines of the README's Walkthrough section."""
+    text = README.read_text()
+    section = text.split("\n## Walkthrough\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```console\n(.*?)```", section, re.DOTALL)
+    assert blocks, "the walkthrough has no console block"
+    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+
+
+def test_the_walkthrough_starts_the_server_with_make_run() -> None:
+    section = README.read_text().split("\n## Walkthrough\n", 1)[1].split("\n## ", 1)[0]
+    assert "```sh\nmake run\n```" in section
+
+
+async def test_the_walkthrough_works_as_written(dsn: str, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PGQUEUE_")}
+    server = Proc("server", server_argv(dsn, port), tmp_path / "server.log", env)
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, server, base, 30)
+        outputs = []
+        for command in walkthrough_commands():
+            shell = command.replace("localhost:8080", f"127.0.0.1:{port}")
+            proc = subprocess.run(
+                ["bash", "-c", shell],
+                cwd=ROOT,
+                env={**env, "PGQUEUE_URL": base},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert proc.returncode == 0, f"{command}\n{proc.stdout}\n{proc.stderr}"
+            outputs.append((command, proc.stdout))
+    finally:
+        server.stop()
+    listing = next(out for cmd, out in outputs if cmd.endswith("tasks --queue emails"))
+    assert listing.count("emails") >= 2, listing
+    metrics = next(out for cmd, out in outputs if "metrics" in cmd)
+    assert 'queue_tasks{namespace="default",queue="emails"' in metrics, metrics
