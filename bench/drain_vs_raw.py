@@ -16,11 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import aiohttp
 import asyncpg
 from scratch import default_dsn, scratch_database
 
@@ -74,8 +81,85 @@ async def raw_round(dsn: str, n: int, loops: int, batch: int) -> float:
         await pool.close()
 
 
-async def pgqueue_round(dsn: str, n: int, concurrency: int, priorities: bool = False) -> float:
+# The subscribers run in a process of their own, as real watchers would: reading 20 streams
+# in the benchmark's own event loop would slow its Worker down, not the queue. They read
+# every byte and count events without parsing them (what a client does with an event is
+# the client's cost, not the queue's).
+SUBSCRIBERS = """
+import asyncio, json, signal, sys
+import aiohttp
+
+async def main(base, n):
+    counts = [0] * n
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
+        async def subscribe(index):
+            async with session.get(base + "/events", params={"namespace": "bench"}) as reply:
+                async for chunk in reply.content.iter_any():  # all of it, counted cheaply
+                    counts[index] += chunk.count(b"\\nevent: ")
+        readers = [asyncio.ensure_future(subscribe(i)) for i in range(n)]
+        await stop.wait()
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    print(json.dumps(counts), flush=True)
+
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+@contextlib.asynccontextmanager
+async def watched(dsn: str, subscribers: int) -> AsyncIterator[list[int]]:
+    """`subscribers` clients (one process) of a `pgqueue run` server's GET /events on
+    namespace `bench`, reading everything, from when the watch is registered until the block
+    ends; the list then holds each one's count of events."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/api"
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pgqueue_server", "run", dsn, "--addr", f"127.0.0.1:{port}",
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    readers = None
+    counts: list[int] = []
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(base + "/health") as reply:
+                        if reply.status == 200:
+                            break
+                await asyncio.sleep(0.05)
+        readers = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", SUBSCRIBERS, base, str(subscribers), stdout=subprocess.PIPE
+        )
+        conn = await asyncpg.connect(dsn)
+        try:  # the server registers its watch (a watcher row) for the namespace
+            while not await conn.fetchval(  # noqa: ASYNC110
+                "SELECT count(*) FROM pgqueue.watcher WHERE namespace = 'bench'"
+            ):
+                if readers.returncode is not None:
+                    raise SystemExit(f"the subscribers exited ({readers.returncode})")
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+        yield counts
+    finally:
+        if readers is not None:
+            readers.send_signal(signal.SIGTERM)
+            out, _ = await readers.communicate()
+            counts.extend(json.loads(out or b"[]"))
+        server.send_signal(signal.SIGTERM)
+        await server.wait()
+
+
+async def pgqueue_round(
+    dsn: str, n: int, concurrency: int, priorities: bool = False, subscribers: int = 0
+) -> float:
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=concurrency + 8)
+    stack = contextlib.AsyncExitStack()
     try:
         await pool.execute("DROP SCHEMA IF EXISTS pgqueue CASCADE")
         manager = await Manager.new(pool, "bench")
@@ -91,6 +175,8 @@ async def pgqueue_round(dsn: str, n: int, concurrency: int, priorities: bool = F
                 ],
             )
         await settle(pool)
+        counts = await stack.enter_async_context(watched(dsn, subscribers)) if subscribers else []
+        await manager.publisher.refresh()  # publishing, as every process does within 2 s
         seen = 0
         all_seen = asyncio.Event()
 
@@ -112,9 +198,13 @@ async def pgqueue_round(dsn: str, n: int, concurrency: int, priorities: bool = F
         elapsed = time.perf_counter() - started
         worker.stop()
         await run
+        await asyncio.sleep(0.5 if subscribers else 0)  # the last events reach the subscribers
         return n / elapsed
     finally:
+        await stack.aclose()
         await pool.close()
+        if subscribers:
+            print(f"    events received per subscriber: {min(counts):,}..{max(counts):,}")
 
 
 async def main() -> None:
@@ -129,13 +219,22 @@ async def main() -> None:
     parser.add_argument("--loops", type=int, default=2, help="concurrent raw-SQL loops")
     parser.add_argument("--batch", type=int, default=100, help="raw-SQL rows per statement")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--subscribers",
+        type=int,
+        default=20,
+        help="GET /events subscribers of the watched pgqueue round (0: no such round)",
+    )
     args = parser.parse_args()
     async with scratch_database(args.dsn) as dsn:
         await rounds(args, dsn)
 
 
 async def rounds(args: argparse.Namespace, dsn: str) -> None:
+    watched_label = f"pgqueue+{args.subscribers} watchers"
     results: dict[str, list[float]] = {"raw": [], "pgqueue": [], "pgqueue+priorities": []}
+    if args.subscribers:
+        results[watched_label] = []
     for index in range(args.repeat):
         order = list(results)
         order = order[index % len(order) :] + order[: index % len(order)]
@@ -144,7 +243,11 @@ async def rounds(args: argparse.Namespace, dsn: str) -> None:
                 rate = await raw_round(dsn, args.jobs, args.loops, args.batch)
             else:
                 rate = await pgqueue_round(
-                    dsn, args.jobs, args.concurrency, priorities=label != "pgqueue"
+                    dsn,
+                    args.jobs,
+                    args.concurrency,
+                    priorities=label == "pgqueue+priorities",
+                    subscribers=args.subscribers if label == watched_label else 0,
                 )
             results[label].append(rate)
             print(f"round {index + 1}: {label:20s} {rate:10,.0f} tasks/s", flush=True)
@@ -160,6 +263,13 @@ async def rounds(args: argparse.Namespace, dsn: str) -> None:
         f"\npriorities / none         median {statistics.median(prio_ratios):.2f}x "
         f"(rounds: {', '.join(f'{r:.2f}' for r in prio_ratios)})"
     )
+    if args.subscribers:
+        watch_ratios = [w / o for w, o in zip(results[watched_label], ours, strict=True)]
+        print(
+            f"{args.subscribers} watchers / none       median "
+            f"{statistics.median(watch_ratios):.2f}x "
+            f"(rounds: {', '.join(f'{r:.2f}' for r in watch_ratios)})"
+        )
 
 
 if __name__ == "__main__":

@@ -43,19 +43,24 @@ class Event:
     namespace: str
     queue: str | None
     data: str
+    frame: str = ""  # the SSE frame, made once for every subscriber
 
-    def frame(self) -> str:
-        return f"id: {self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
+    @classmethod
+    def make(cls, id: int, type: str, namespace: str, queue: str | None, data: str) -> Event:
+        frame = f"id: {id}\nevent: {type}\ndata: {data}\n\n"
+        return cls(id, type, namespace, queue, data, frame)
 
 
 @dataclass(eq=False)
 class Subscription:
-    """What one stream asked for, and its queue of events (None: dropped, it fell behind)."""
+    """What one stream asked for, and its queue of event batches (None: dropped, it fell
+    behind); `pending` counts the events queued, bounded by the hub's backlog."""
 
     manager: Manager  # of the subscription's namespace (its stats are read with it)
     types: frozenset[str]
     queues: frozenset[str]
-    queue: asyncio.Queue[Event | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[list[Event] | None] = field(default_factory=asyncio.Queue)
+    pending: int = 0
     dropped: bool = False
 
     @property
@@ -63,11 +68,18 @@ class Subscription:
         return self.manager.namespace
 
     def wants(self, event: Event) -> bool:
-        if event.type == "reset":
+        return self.wants_kind(event.type, event.namespace, event.queue)
+
+    def wants_kind(self, kind: str, namespace: str, queue: str | None) -> bool:
+        if kind == "reset":
             return True
-        if event.namespace != self.namespace or event.type not in self.types:
+        if namespace != self.namespace or kind not in self.types:
             return False
-        return not self.queues or event.queue is None or event.queue in self.queues
+        return not self.queues or queue is None or queue in self.queues
+
+    def take(self, batch: list[Event]) -> None:
+        """The stream took `batch` off the queue."""
+        self.pending -= len(batch)
 
 
 class EventHub:
@@ -109,7 +121,6 @@ class EventHub:
         """A subscription for the block: events from now on (after `last_id`, when given and
         still kept, else first a `reset` event)."""
         sub = Subscription(manager, frozenset(types), frozenset(queues))
-        sub.queue = asyncio.Queue(self.backlog)
         if last_id is not None:
             self._replay(sub, last_id)
         self._subscriptions.add(sub)
@@ -123,11 +134,9 @@ class EventHub:
     def _replay(self, sub: Subscription, last_id: int) -> None:
         oldest = self._ring[0].id if self._ring else self._next_id
         if last_id < oldest - 1 or last_id >= self._next_id:
-            self._offer(sub, self._reset())  # the gap is gone, or the id is not ours
+            self._offer(sub, [self._reset()])  # the gap is gone, or the id is not ours
             return
-        for event in self._ring:
-            if event.id > last_id and sub.wants(event):
-                self._offer(sub, event)
+        self._offer(sub, [e for e in self._ring if e.id > last_id and sub.wants(e)])
 
     async def _watch_now(self) -> None:
         namespaces = {s.namespace for s in self._subscriptions}
@@ -159,7 +168,7 @@ class EventHub:
             self._stats = None
         await self._stop_watching()
         for sub in list(self._subscriptions):
-            self._offer(sub, None)
+            self._end(sub)
 
     async def _stop_watching(self) -> None:
         await self._watch.stop()
@@ -173,54 +182,68 @@ class EventHub:
     def _on_batch(self, payload: str | None) -> None:
         if payload is None:  # (re)connected: what was published meanwhile is lost
             if self._ring:
-                self._send(self._reset())
+                self._send([self._reset()])
             return
-        for record in parse_batch(payload):
-            for event in self._events(record):
-                self._send(event)
+        groups = [self._events(record) for record in parse_batch(payload)]
+        # Filters apply to whole records (one kind, namespace and queue each): every
+        # subscriber gets one batch per notification, not one queue item per event.
+        for sub in list(self._subscriptions):
+            batch = [
+                event
+                for (kind, namespace, queue), events in groups
+                if sub.wants_kind(kind, namespace, queue)
+                for event in events
+            ]
+            if batch:
+                self._offer(sub, batch)
+        for _, events in groups:
+            self._ring.extend(events)
 
-    def _events(self, record: list[Any]) -> Iterable[Event]:
+    def _events(self, record: list[Any]) -> tuple[tuple[str, str, str | None], list[Event]]:
         kind, namespace, name, change = record[0], record[1], record[2], record[3]
         if kind == "task":
             status = Status(STATUS_AFTER.get(change, change))
+            bodies: list[Any] = []
             for item in record[4]:
                 waited = timedelta(milliseconds=item[2]) if len(item) > 2 else None
-                body = TaskChange(namespace, name, item[0], change, status, item[1], waited)
-                yield self._event("task", namespace, name, body)
-        elif kind == "queue":
-            yield self._event("queue", namespace, name, QueueChange(namespace, name, change))
-        elif kind == "ticker":
-            stamp = codec.parse_time(record[4], "timestamp") if len(record) > 4 else None
-            yield self._event(
-                "ticker", namespace, None, TickerChange(namespace, name, change, stamp)
-            )
+                bodies.append(TaskChange(namespace, name, item[0], change, status, item[1], waited))
+            return (kind, namespace, name), [self._event(kind, namespace, name, b) for b in bodies]
+        if kind == "queue":
+            body: Any = QueueChange(namespace, name, change)
+            return (kind, namespace, name), [self._event(kind, namespace, name, body)]
+        stamp = codec.parse_time(record[4], "timestamp") if len(record) > 4 else None
+        body = TickerChange(namespace, name, change, stamp)
+        return (kind, namespace, None), [self._event(kind, namespace, None, body)]
 
     def _event(self, kind: str, namespace: str, queue: str | None, body: Any) -> Event:
         data = json_codec.dumps(codec.encode(body)).decode()
         self._next_id += 1
-        return Event(self._next_id, kind, namespace, queue, data)
+        return Event.make(self._next_id, kind, namespace, queue, data)
 
     def _reset(self) -> Event:
         self._next_id += 1
-        return Event(self._next_id, "reset", "", None, '{"reason":"events were missed"}')
+        return Event.make(self._next_id, "reset", "", None, '{"reason":"events were missed"}')
 
-    def _send(self, event: Event) -> None:
-        self._ring.append(event)
+    def _send(self, events: list[Event]) -> None:
+        self._ring.extend(events)
         for sub in list(self._subscriptions):
-            if sub.wants(event):
-                self._offer(sub, event)
+            batch = [event for event in events if sub.wants(event)]
+            if batch:
+                self._offer(sub, batch)
 
-    def _offer(self, sub: Subscription, event: Event | None) -> None:
-        if sub.dropped:
+    def _offer(self, sub: Subscription, batch: list[Event]) -> None:
+        if sub.dropped or not batch:
             return
-        try:
-            sub.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            # Fell behind: its stream ends; the client resumes from its last id.
+        if sub.pending + len(batch) > self.backlog:
+            self._end(sub)  # fell behind: its stream ends; the client resumes from its last id
+            return
+        sub.pending += len(batch)
+        sub.queue.put_nowait(batch)
+
+    def _end(self, sub: Subscription) -> None:
+        if not sub.dropped:
             sub.dropped = True
             self._subscriptions.discard(sub)
-            with contextlib.suppress(asyncio.QueueEmpty):
-                sub.queue.get_nowait()
             sub.queue.put_nowait(None)
 
     # ---- stats ---------------------------------------------------------------------------
@@ -243,9 +266,8 @@ class EventHub:
                     continue
                 body = {"namespace": namespace, **codec.encode_list(len(summaries), summaries)}
                 self._next_id += 1
-                self._send(
-                    Event(self._next_id, "stats", namespace, None, json_codec.dumps(body).decode())
-                )
+                data = json_codec.dumps(body).decode()
+                self._send([Event.make(self._next_id, "stats", namespace, None, data)])
 
 
 # ---- the stream ------------------------------------------------------------------------------
@@ -269,7 +291,7 @@ async def stream_events(
         try:
             await send(response, f"retry: {settings.retry_ms}\n: pgqueue events\n\n", settings)
             waiting = asyncio.ensure_future(stopping.wait())
-            getting: asyncio.Future[Event | None] | None = None
+            getting: asyncio.Future[list[Event] | None] | None = None
             try:
                 while not stopping.is_set():
                     getting = asyncio.ensure_future(sub.queue.get())
@@ -283,16 +305,18 @@ async def stream_events(
                         if not stopping.is_set():
                             await send(response, ": keep-alive\n\n", settings)
                         continue
-                    event = getting.result()
-                    if event is None:  # fell behind (or the hub closed): resume elsewhere
+                    batch = getting.result()
+                    if batch is None:  # fell behind (or the hub closed): resume elsewhere
                         break
-                    frames, ended = [event.frame()], False
-                    while not sub.queue.empty() and len(frames) < 500:
+                    sub.take(batch)
+                    frames, ended = [event.frame for event in batch], False
+                    while not sub.queue.empty() and len(frames) < 5000:
                         more = sub.queue.get_nowait()
                         if more is None:
                             ended = True
                             break
-                        frames.append(more.frame())
+                        sub.take(more)
+                        frames.extend(event.frame for event in more)
                     await send(response, "".join(frames), settings)
                     if ended:
                         break
