@@ -137,7 +137,7 @@ async def watched(dsn: str, subscribers: int) -> AsyncIterator[list[int]]:
         )
         conn = await asyncpg.connect(dsn)
         try:  # the server registers its watch (a watcher row) for the namespace
-            while not await conn.fetchval(  # noqa: ASYNC110
+            while not await conn.fetchval(
                 "SELECT count(*) FROM pgqueue.watcher WHERE namespace = 'bench'"
             ):
                 if readers.returncode is not None:
