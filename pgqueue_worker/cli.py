@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="handlers running at once, per process (default 16)",
     )
     parser.add_argument(
+        "--prefetch",
+        type=int,
+        metavar="N",
+        help="tasks claimed ahead of free handlers (default: adapts; 0: claim only for a "
+        "free handler, fair for slow tasks)",
+    )
+    parser.add_argument(
         "--name", help="worker name recorded on the tasks (default host@pid; -K per process)"
     )
     parser.add_argument(
@@ -146,6 +153,7 @@ class Options:
     namespace: str
     queues: list[str] | None
     concurrency: int
+    prefetch: int | None
     name: str
     processes: int | None
     grace_period: float
@@ -177,6 +185,7 @@ def parse(argv: Sequence[str], env: dict[str, str]) -> Options:
         namespace=ns.namespace or env.get("PGQUEUE_NAMESPACE") or "default",
         queues=queues or None,
         concurrency=ns.concurrency,
+        prefetch=ns.prefetch,
         name=ns.name or f"{socket.gethostname()}@{os.getpid()}",
         processes=ns.processes,
         grace_period=ns.grace_period,
@@ -269,9 +278,12 @@ async def run_worker(options: Options, handlers: Handlers, child: str | None) ->
             name,
             handlers,
             concurrency=options.concurrency,
+            prefetch=options.prefetch,
             grace_period=options.grace_period,
             listen=not options.pgbouncer,
         )
+        for queue in worker.queues:  # NotFound now, before it reports ready
+            await manager.get_queue(queue)
         server = None
         if ports_dir is not None or options.metrics_port is not None:
             # Under the supervisor, each process serves on a port of its own choosing on
@@ -330,6 +342,7 @@ def supervise(options: Options, env: dict[str, str]) -> int:
             argv += ["--queues", ",".join(options.queues or [])] if options.queues else []
             argv += ["--namespace", options.namespace, "--name", options.name]
             argv += ["--concurrency", str(options.concurrency)]
+            argv += [] if options.prefetch is None else ["--prefetch", str(options.prefetch)]
             argv += ["--grace-period", str(options.grace_period), "--log-level", options.log_level]
             argv += ["--pgbouncer"] if options.pgbouncer else []
             return argv
