@@ -222,12 +222,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_USAGE)
     if options.url is not None:
         return _fail(remote_unavailable(), EXIT_USAGE)
-    if options.processes is not None and CHILD_ENV not in env:
-        return supervise(options, env)
     try:
+        if options.processes is not None and CHILD_ENV not in env:
+            return supervise(options, env)
         return asyncio.run(run_worker(options, handlers, env.get(CHILD_ENV)))
     except KeyboardInterrupt:  # a signal before the worker took them over
         return 130
+    except Exception as exc:
+        if env.get("PGQUEUE_DEBUG"):
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (PGQUEUE_DEBUG=1 shows more)", 1)
 
 
 def remote_unavailable() -> str:
