@@ -230,3 +230,72 @@ async def test_supervisor_restarts_a_killed_process_and_stops_gracefully(
         assert "Traceback" not in out
     finally:
         sup.stop()
+
+
+async def test_a_crash_loop_backs_off_and_sigterm_still_stops_it(tmp_path: Path) -> None:
+    """Every process fails at once (no database): restarts wait 0.5, 1, 2 s… — no spin."""
+    argv = [*PGQUEUE, "worker", f"{HANDLERS}:tasks", "--processes", "1", "--name", "c"]
+    sup = Proc(
+        "supervisor",
+        argv,
+        tmp_path / "s.log",
+        clean_env(PGQUEUE_DSN=f"postgresql://u@127.0.0.1:{free_port()}/x"),
+    )
+    try:
+        await wait_for(lambda: "restarting in 2.0s" in sup.output(), 30, "three crashes")
+        delays = re.findall(r"restarting in ([0-9.]+)s", sup.output())
+        assert delays[:3] == ["0.5", "1.0", "2.0"], sup.output()
+        assert sup.output().count("cannot connect to the database") == 3
+        sup.signal(signal.SIGTERM)
+        assert await sup.wait_exit(10) == 0, sup.output()[-3000:]
+    finally:
+        sup.stop()
+
+
+async def test_a_configuration_error_in_a_process_stops_the_supervisor(
+    dsn: str, tmp_path: Path
+) -> None:
+    """A process that exits 2 (here: the reserved namespace) would fail again: exit 2."""
+    argv = [*PGQUEUE, "worker", f"{HANDLERS}:tasks", "--processes", "2", "--namespace", "pgqueue"]
+    sup = Proc("supervisor", argv, tmp_path / "s.log", clean_env(PGQUEUE_DSN=dsn))
+    try:
+        assert await sup.wait_exit(30) == 2, sup.output()[-3000:]
+        assert "a configuration error; stopping" in sup.output()
+        assert "restarting" not in sup.output()
+    finally:
+        sup.stop()
+
+
+async def test_a_second_signal_kills_every_process(
+    manager: Manager, dsn: str, tmp_path: Path
+) -> None:
+    await manager.register_queue(QueueMeta(queue="hold"))
+    argv = [
+        *PGQUEUE, "worker", f"{HANDLERS}:tasks", "--queues", "hold", "--name", "h",
+        "--namespace", manager.namespace, "--processes", "2", "--concurrency", "1",
+        "--prefetch", "0",
+    ]  # fmt: skip
+    sup = Proc(
+        "supervisor",
+        argv,
+        tmp_path / "s.log",
+        clean_env(PGQUEUE_DSN=dsn, CMD_TEST_DIR=str(tmp_path)),
+    )
+    try:
+        for name in ("h-0", "h-1"):
+            await sup.wait_output(f"worker {name} ready", 30)
+        pids = started_pids(sup.output(), "h-0") + started_pids(sup.output(), "h-1")
+        [task_id] = await manager.create_tasks("hold", [TaskMeta(payload=0)])
+        await wait_for((tmp_path / f"started-{task_id}").exists, 30, "the task to start")
+        sup.signal(signal.SIGINT)
+        await sup.wait_output("SIGINT: stopping every worker process gracefully", 10)
+        sup.check_alive()  # the handler holds on
+        sup.signal(signal.SIGINT)
+        assert await sup.wait_exit(10) == 128 + signal.SIGINT, sup.output()[-3000:]
+        assert "SIGINT again: killing every worker process" in sup.output()
+        for pid in pids:  # reaped by the supervisor: gone
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+        assert (await manager.get_task(task_id)).status == Status.RETAINED  # its lease will lapse
+    finally:
+        sup.stop()
