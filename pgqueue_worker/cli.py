@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -55,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _positive(kind: type[int] | type[float]):  # type: ignore[no-untyped-def]
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
@@ -257,7 +257,7 @@ async def run_worker(options: Options, handlers: Handlers, child: str | None) ->
 
     from .metrics import serve, worker_registry
 
-    name, ports_dir = options.name, None
+    name, ports_dir, slot = options.name, None, ""
     if child is not None:
         slot, parent, ports = child.split(":", 2)
         _die_with_parent(int(parent))
@@ -300,7 +300,7 @@ async def run_worker(options: Options, handlers: Handlers, child: str | None) ->
             except OSError as exc:
                 return _fail(f"cannot serve metrics on {addr}:{port}: {exc}", EXIT_ERROR)
             if ports_dir is not None:
-                _write_port(ports_dir / f"{child and child.split(':')[0]}.port", port)
+                _write_port(ports_dir / f"{slot}.port", port)
             else:
                 log.info("metrics on http://%s:%d/metrics", addr, port)
         log.info(
