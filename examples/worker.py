@@ -14,42 +14,34 @@ Environment:
 
 It registers the queues `emails` and `reports` if they do not exist (an existing queue keeps
 its settings), then works until SIGTERM or Ctrl-C, letting running handlers finish, and
-exits 0.
+exits 0. The metrics are the ones `pgqueue worker --metrics-port` serves (docs/workers.md).
+
+The same handlers without this script (the queues must exist):
+
+    PGQUEUE_DSN=... pgqueue worker examples.worker:tasks --metrics-port 9100
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import random
 import socket
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import asyncpg
-from prometheus_client import REGISTRY, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.registry import Collector
 
-from pgqueue_core import Manager, QueueMeta, Task, Worker
+from pgqueue_core import Handlers, Manager, QueueMeta, Task, Worker
+from pgqueue_worker.metrics import serve, worker_registry
 
 log = logging.getLogger("example-worker")
 
-Handler = Callable[[Task], Any]
-
 FAILURE_RATE = float(os.environ.get("EMAIL_FAILURE_RATE", "0.05"))
 
-HANDLER_SECONDS = Histogram(
-    "pgqueue_worker_handler_seconds",
-    "Time handlers took, by queue and outcome",
-    ["queue", "outcome"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
+tasks = Handlers()
 
 
+@tasks.handler("emails")
 async def send_email(task: Task) -> dict[str, object]:
     """Pretend to send an email; fails now and then so that retries show up in metrics."""
     await asyncio.sleep(random.uniform(0.01, 0.05))  # the SMTP round trip
@@ -58,69 +50,11 @@ async def send_email(task: Task) -> dict[str, object]:
     return {"sent_to": task.payload.get("to") if isinstance(task.payload, dict) else None}
 
 
+@tasks.handler("reports")
 def build_report(task: Task) -> dict[str, object]:
     """A synchronous, CPU-bound handler: pgqueue runs it in a thread."""
     size = int(task.payload.get("rows", 1000)) if isinstance(task.payload, dict) else 1000
     return {"rows": size, "checksum": sum(i * i for i in range(size)) % 1_000_003}
-
-
-def timed(queue: str, handler: Handler) -> Handler:
-    """The handler, observed by HANDLER_SECONDS; sync stays sync (pgqueue runs it in a
-    thread), async stays async."""
-
-    def observe(started: float, outcome: str) -> None:
-        HANDLER_SECONDS.labels(queue, outcome).observe(time.perf_counter() - started)
-
-    if inspect.iscoroutinefunction(handler):
-
-        async def run_async(task: Task) -> Any:
-            started, outcome = time.perf_counter(), "failure"
-            try:
-                result = await handler(task)
-                outcome = "success"
-                return result
-            finally:
-                observe(started, outcome)
-
-        return run_async
-
-    def run_sync(task: Task) -> Any:
-        started, outcome = time.perf_counter(), "failure"
-        try:
-            result = handler(task)
-            outcome = "success"
-            return result
-        finally:
-            observe(started, outcome)
-
-    return run_sync
-
-
-class WorkerCollector(Collector):
-    """Exports the Worker's own counters at scrape time."""
-
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-        stats = self.worker.stats
-        labels = ["worker"]
-        name = [self.worker.name]
-        for field, help_text in (
-            ("claimed", "Tasks claimed by this worker"),
-            ("succeeded", "Tasks this worker released as successful"),
-            ("failed", "Tasks this worker released as failed (retry or failed)"),
-            ("cancelled", "Tasks whose cancel reached this worker"),
-            ("lost", "Tasks this worker lost (lease lapsed or expired)"),
-        ):
-            counter = CounterMetricFamily(f"pgqueue_worker_{field}", help_text, labels=labels)
-            counter.add_metric(name, getattr(stats, field))
-            yield counter
-        gauge = GaugeMetricFamily(
-            "pgqueue_worker_in_flight", "Handlers running right now", labels=labels
-        )
-        gauge.add_metric(name, self.worker.in_flight)
-        yield gauge
 
 
 async def main() -> None:
@@ -139,19 +73,13 @@ async def main() -> None:
     )
     try:
         manager = await Manager.new(pool, os.environ.get("PGQUEUE_NAMESPACE", "default"))
-        for queue in ("emails", "reports"):
+        for queue in tasks:
             await manager.register_queue(QueueMeta(queue=queue))
-        worker = Worker(
-            manager,
-            name,
-            {"emails": timed("emails", send_email), "reports": timed("reports", build_report)},
-            concurrency=concurrency,
-            listen=not pgbouncer,
-        )
+        worker = Worker(manager, name, tasks, concurrency=concurrency, listen=not pgbouncer)
         port = int(os.environ.get("METRICS_PORT", "9100"))
         if port:
-            REGISTRY.register(WorkerCollector(worker))
-            start_http_server(port)
+            # The worker's own figures (WorkerStats), rendered at scrape time.
+            serve(worker_registry(worker), port, "0.0.0.0")
             log.info("metrics on http://0.0.0.0:%d/metrics", port)
         log.info("worker %s handling emails, reports (SIGTERM stops it gracefully)", name)
         await worker.run()  # returns after SIGTERM/SIGINT once running handlers finished

@@ -29,13 +29,14 @@ from .models import (
 )
 from .system import System
 from .tasks import Completion, Lease
-from .worker import Worker
+from .worker import Handlers, Worker
 
 __all__ = [
     "MISSING",
     "TERMINAL",
     "Completion",
     "Conflict",
+    "Handlers",
     "InvalidArgument",
     "Lease",
     "Maintenance",

@@ -28,6 +28,15 @@ class TableHealth:
     autovacuum_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class QueueAge:
+    """How long the oldest ready task of a queue has been ready (0.0: none is)."""
+
+    namespace: str
+    queue: str
+    seconds: float
+
+
 class System:
     """pgqueue's own view of the database: every namespace at once. Not for applications:
     a Manager, bound to one namespace, is."""
@@ -60,6 +69,14 @@ class System:
         return [
             QueueStatus(r["namespace"], r["queue"], Status(r["status"]), r["count"]) for r in rows
         ]
+
+    async def queue_oldest_ready(self) -> list[QueueAge]:
+        """Per queue of every namespace, since when its oldest ready task has been ready."""
+        async with self.connections.pooled(self.acquire_timeout) as conn:
+            rows = await conn.fetch(
+                self.sql["queue_oldest_ready"].sql, None, timeout=self.query_timeout
+            )
+        return [QueueAge(r["namespace"], r["queue"], r["seconds"]) for r in rows]
 
     async def tables(self) -> list[TableHealth]:
         async with self.connections.pooled(self.acquire_timeout) as conn:

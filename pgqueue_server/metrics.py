@@ -14,8 +14,12 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from pgqueue_core import QueueStatus, System, __version__
+from pgqueue_core.system import QueueAge
 
 QUEUE_TASKS_HELP = "Number of tasks in each queue by status"
+OLDEST_READY_HELP = (
+    "Seconds since the oldest ready task of each queue became ready (0: none is waiting)"
+)
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
 
@@ -31,10 +35,12 @@ def route_label(path: str, prefix: str) -> str:
 
 
 class QueueTasks(Collector):
-    """`queue_tasks{namespace,queue,status}` from one snapshot of the task table."""
+    """`queue_tasks{namespace,queue,status}` and
+    `pgqueue_queue_oldest_ready_seconds{namespace,queue}` from one scrape's queries."""
 
-    def __init__(self, stats: Sequence[QueueStatus]) -> None:
+    def __init__(self, stats: Sequence[QueueStatus], ages: Sequence[QueueAge] = ()) -> None:
         self.stats = stats
+        self.ages = ages
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
@@ -43,6 +49,12 @@ class QueueTasks(Collector):
         for stat in self.stats:
             family.add_metric([stat.namespace, stat.queue, stat.status.value], stat.count)
         yield family
+        oldest = GaugeMetricFamily(
+            "pgqueue_queue_oldest_ready_seconds", OLDEST_READY_HELP, labels=["namespace", "queue"]
+        )
+        for age in self.ages:
+            oldest.add_metric([age.namespace, age.queue], max(0.0, age.seconds))
+        yield oldest
 
 
 class Metrics:
@@ -78,6 +90,7 @@ class Metrics:
         self.latency.labels(method, route).observe(seconds)
 
     async def render(self, system: System) -> bytes:
-        """The exposition text: this registry plus queue sizes queried now."""
+        """The exposition text: this registry plus queue sizes and ages queried now."""
         stats = await system.queue_stats()
-        return generate_latest(self.registry) + generate_latest(QueueTasks(stats))
+        ages = await system.queue_oldest_ready()
+        return generate_latest(self.registry) + generate_latest(QueueTasks(stats, ages))

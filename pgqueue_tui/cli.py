@@ -31,7 +31,7 @@ EXIT_TERMINATED = 143  # a second SIGTERM
 
 DESCRIPTION = """\
 Manage a pgqueue server: queues, tasks and tickers over its REST API, or serve the API
-(`run`) and open the operations console (`tui`).
+(`run`), run task handlers (`worker`) and open the operations console (`tui`).
 
 Human output is aligned tables and key/value views; with --json every command prints the
 API's JSON document instead (next-ticker: one document per line)."""
@@ -39,6 +39,7 @@ API's JSON document instead (next-ticker: one document per line)."""
 EPILOG = """\
 examples:
   pgqueue run postgresql://localhost/app          serve the API on localhost:8080
+  pgqueue worker myapp.tasks:tasks --dsn postgresql://localhost/app   run handlers
   pgqueue create-queue emails --ttl 24h --retries 5
   pgqueue create-task emails --payload '{"to": "a@b.c"}'
   pgqueue tasks --queue emails --status failed

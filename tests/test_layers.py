@@ -1,6 +1,6 @@
 """Dependencies flow one way (SPEC §1): each package, imported whole in a fresh interpreter,
-loads only what its layer may use — the server and the console never each other, the core
-neither of them nor any web or UI library."""
+loads only what its layer may use — the server, the console and the worker command never
+each other, the core none of them nor any web or UI library."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def test_the_core_imports_the_driver_and_the_standard_library_only() -> None:
     [
         ("pgqueue_server", {"pgqueue_tui", "textual", "rich", "aiohttp"}),
         ("pgqueue_tui", {"pgqueue_server", "sanic", "sanic_routing", "prometheus_client"}),
+        # The worker command: the core and prometheus_client (a remote worker loads the
+        # client package only when asked for, with --url).
+        ("pgqueue_worker", {"pgqueue_server", "pgqueue_tui", "sanic", "textual", "aiohttp"}),
     ],
 )
 def test_server_and_console_never_load_each_other(package: str, never: set[str]) -> None:

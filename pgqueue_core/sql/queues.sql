@@ -45,22 +45,69 @@ DELETE FROM {schema}.queue WHERE namespace = $1 AND queue = $2 RETURNING *;
 SELECT count(*) FROM {schema}.task WHERE namespace = $1 AND queue = $2;
 
 -- name: queue_stats :many
--- Tasks per queue and status as read (overdue counts as expired), zeros included;
--- every namespace when $1 is NULL.
-WITH counts AS (
-    SELECT t.namespace, t.queue, {schema}.task_status(t.status, t.dies_at) AS status,
-           count(*) AS n
-      FROM {schema}.task t
-     WHERE $1::text IS NULL OR t.namespace = $1
-     GROUP BY 1, 2, 3
-)
-SELECT q.namespace, q.queue, s.status, coalesce(c.n, 0) AS count
+-- Tasks per queue and status as read (overdue counts as expired), zeros included; every
+-- namespace when $1 is NULL.
+-- Why this shape: /metrics runs it on every scrape, on a table that may hold millions of
+-- rows (released tasks stay for a TTL). Grouping the whole table by task_status() was a
+-- sequential scan calling a function per row. Per queue and status, the stored status is
+-- counted by an index-only range scan of task_queue_idx (namespace, queue, status, id) (a
+-- plain count: cheaper than one scan of the queue with a FILTER per status), which reads no heap
+-- page while autovacuum keeps the visibility map current (the table's settings make it run
+-- often); the "as read" correction then reads only the waiting tasks past dies_at that
+-- maintenance has not expired yet, through task_dies_ns_idx (few: it expires them every
+-- minute), and the retained ones (bounded by what workers hold). Exact counts, unlike the
+-- planner's statistics (which cannot split a table by queue and status, and lag by an
+-- ANALYZE), at the cost of reading each queue's index entries once per scrape: still
+-- proportional to the rows (measured: 1M rows in 20 queues ≈ 0.2 s a scrape, the old
+-- query ≈ 0.3 s), see docs/workers.md.
+SELECT q.namespace, q.queue, s.status,
+       c.n + CASE s.status
+                 WHEN 'new' THEN -o.new
+                 WHEN 'retry' THEN -o.retry
+                 WHEN 'retained' THEN -r.n
+                 WHEN 'expired' THEN o.new + o.retry + r.n
+                 ELSE 0
+             END AS count
   FROM {schema}.queue q
+ CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE t.status = 'new') AS new,
+               count(*) FILTER (WHERE t.status = 'retry') AS retry
+          FROM {schema}.task t
+         WHERE t.namespace = q.namespace AND t.status IN ('new', 'retry')
+           AND t.dies_at <= now() AND t.queue = q.queue) o
+ CROSS JOIN LATERAL (
+        SELECT count(*) AS n
+          FROM {schema}.task t
+         WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'retained'
+           AND t.dies_at <= now()) r
  CROSS JOIN unnest(ARRAY['new', 'retry', 'retained', 'released', 'failed', 'expired',
                          'cancelled']) WITH ORDINALITY AS s(status, ord)
-  LEFT JOIN counts c ON c.namespace = q.namespace AND c.queue = q.queue AND c.status = s.status
+ CROSS JOIN LATERAL (
+        SELECT count(*) AS n
+          FROM {schema}.task t
+         WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = s.status) c
  WHERE $1::text IS NULL OR q.namespace = $1
  ORDER BY q.namespace, q.queue, s.ord;
+
+-- name: queue_oldest_ready :many
+-- Per queue (every namespace when $1 is NULL): seconds since its oldest ready task became
+-- ready (created, or due after a delay or backoff), 0 when none is; the figure operators
+-- alert on. As in queue_summaries, the first ready task by id of each waiting status stands
+-- for its status: two short index scans per queue however long the backlog.
+SELECT q.namespace, q.queue,
+       coalesce(extract(epoch FROM now() - (SELECT min(r.ready_since) FROM (
+            (SELECT coalesce(t.delayed_at, t.created_at) AS ready_since FROM {schema}.task t
+              WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'new'
+                AND t.dies_at > now() AND (t.delayed_at IS NULL OR t.delayed_at <= now())
+              ORDER BY t.id LIMIT 1)
+            UNION ALL
+            (SELECT coalesce(t.delayed_at, t.created_at) FROM {schema}.task t
+              WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'retry'
+                AND t.dies_at > now() AND t.delayed_at <= now()
+              ORDER BY t.id LIMIT 1)) AS r)), 0)::float8 AS seconds
+  FROM {schema}.queue q
+ WHERE $1::text IS NULL OR q.namespace = $1
+ ORDER BY q.namespace, q.queue;
 
 -- name: queue_summaries :many
 -- Per queue of the namespace: paused, and since when its oldest ready task has been ready

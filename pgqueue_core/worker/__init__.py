@@ -3,7 +3,20 @@
 from .claimer import Claimer
 from .completer import Completer
 from .leases import LeaseKeeper
+from .registry import Handlers
 from .runtime import Handler, Worker
-from .stats import WorkerStats
+from .stats import DURATION_BUCKETS, OUTCOMES, Durations, QueueCounts, WorkerStats
 
-__all__ = ["Claimer", "Completer", "Handler", "LeaseKeeper", "Worker", "WorkerStats"]
+__all__ = [
+    "DURATION_BUCKETS",
+    "OUTCOMES",
+    "Claimer",
+    "Completer",
+    "Durations",
+    "Handler",
+    "Handlers",
+    "LeaseKeeper",
+    "QueueCounts",
+    "Worker",
+    "WorkerStats",
+]

@@ -213,6 +213,8 @@ class Claimer(BackgroundLoop):
         self._claim_time = _average(self._claim_time, loop.time() - started)
         if tasks:
             self.stats.claimed += len(tasks)
+            for task in tasks:
+                self.stats.queue(task.queue).claimed += 1
             self.buffer.extend(tasks)
             self._on_claimed()
             self._backoff = 0.0

@@ -166,8 +166,10 @@ class Completer(BackgroundLoop):
         self.stats.flushes += 1
         for outcome in batch:
             status = statuses.get(outcome.task.id)
+            counts = self.stats.queue(outcome.task.queue)
             if status is None:
                 self.stats.lost += 1
+                counts.lost += 1
                 log.warning(
                     "%s: task %d was no longer ours when its result was written (lease lapsed "
                     "or it expired); result dropped",
@@ -176,10 +178,16 @@ class Completer(BackgroundLoop):
                 )
             elif status == "released":
                 self.stats.succeeded += 1
+                counts.succeeded += 1
             elif status == "cancelled":
                 self.stats.cancelled += 1
+                counts.cancelled += 1
             else:
                 self.stats.failed += 1
+                counts.failed += 1
+                if status == "retry":
+                    self.stats.retried += 1
+                    counts.retried += 1
         return True
 
 

@@ -32,8 +32,10 @@ Handler = calls.Handler[Task]
 class Worker:
     """Runs handlers for the tasks of some queues until `stop()`.
 
-    `handlers` maps queue names to callables taking the Task; the return value is the success
-    result, an exception the failure result. Sync handlers run in a thread pool.
+    `handlers` maps queue names to callables taking the Task (a dict, or a `Handlers`
+    registry filled with its decorator); the return value is the success result, an
+    exception the failure result. Sync handlers run in a thread pool. `stats` counts what
+    happened, in total and per queue, with handler times by queue and outcome.
 
     * at most `concurrency` handlers run at once. Tasks are claimed ahead into a buffer so
       that handlers never wait for a claim round trip: by default the buffer adapts, holding
@@ -203,7 +205,7 @@ class Worker:
 
     async def _execute(self, task: Task) -> None:
         claim = (task.id, task.attempt)
-        success, result = True, None
+        success, result, outcome = True, None, "success"
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -216,6 +218,7 @@ class Worker:
             self._claimer.handler_ran(loop.time() - started)
         except asyncio.CancelledError:
             reason = self._abandoned.get(claim, "stopped")
+            outcome = "lost" if reason == "lost" else "cancelled"
             if reason != "lost":
                 success = False
                 result = {
@@ -225,13 +228,16 @@ class Worker:
                     else f"worker {self.name} stopped before the handler finished",
                 }
         except Exception as exc:
-            success = False
+            success, outcome = False, "failure"
             result = {"error": type(exc).__name__, "message": str(exc)}
             self._claimer.handler_ran(loop.time() - started)
-        if self._abandoned.pop(claim, None) == "lost":
+        lost = self._abandoned.pop(claim, None) == "lost"
+        self.stats.observe_handler(task.queue, "lost" if lost else outcome, loop.time() - started)
+        if lost:
             # The lease lapsed and the task was handed on: whatever the handler made of it
             # (it was cancelled, or ignored that) belongs to no claim any more.
             self.stats.lost += 1
+            self.stats.queue(task.queue).lost += 1
             return self._finished(claim)
         try:
             encoded = "null" if result is None else JSON_ENCODER.encode(result)
@@ -268,7 +274,9 @@ class Worker:
             if job is not None and not job.done():
                 log.warning("%s: lost the lease of task %d; abandoning it", self.name, claim[0])
                 self._abandon(claim, "lost")
-        self.stats.lost += len(self._claimer.discard(claims))
+        for task in self._claimer.discard(claims):
+            self.stats.lost += 1
+            self.stats.queue(task.queue).lost += 1
 
     def _on_cancel(self, claims: set[Claim]) -> None:
         for claim in claims:

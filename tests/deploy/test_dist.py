@@ -115,6 +115,10 @@ def test_wheel_holds_the_package_data_and_the_metadata(built: Built) -> None:
     assert headers["Version"] == __version__
     assert headers["License-Expression"] == "Apache-2.0"
     assert "pgqueue = pgqueue_tui.cli:main" in entry_points
+    # Every package, and each one's subcommands (the worker command is a package of its own).
+    for package in ("pgqueue_core", "pgqueue_server", "pgqueue_tui", "pgqueue_worker"):
+        assert f"{package}/__init__.py" in names, package
+    assert "worker = pgqueue_worker.command:WORKER" in entry_points
     # pyproject.toml names no version of its own: the one source is pgqueue_core.__version__.
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "version" not in project and "version" in project["dynamic"]

@@ -21,12 +21,18 @@ from .procs import ROOT, Proc, free_port, wait_for
 EXAMPLE = ROOT / "examples" / "worker.py"
 
 
-def metric(text: str, name: str, labels: str = "") -> float:
-    """The value of one sample in Prometheus text format (a missing sample fails)."""
-    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else r"(\{[^}]*\})?")
-    found = re.search(r"^" + pattern + r" ([0-9.e+-]+)$", text, re.MULTILINE)
-    assert found, f"{name}{{{labels}}} not in:\n{text}"
-    return float(found.group(found.lastindex or 1))
+def metric(text: str, name: str, labels: str = "", missing: float | None = None) -> float:
+    """The value of the sample `name` whose labels include `labels` ('a="x",b="y"', in any
+    order) in Prometheus text format (`missing` when there is none, or fail)."""
+    wanted = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+    for line in text.splitlines():
+        found = re.fullmatch(r"([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)", line)
+        if found and found.group(1) == name:
+            have = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2) or ""))
+            if all(have.get(k) == v for k, v in wanted.items()):
+                return float(found.group(3))
+    assert missing is not None, f"{name}{{{labels}}} not in:\n{text}"
+    return missing
 
 
 async def test_example_worker(dsn: str, tmp_path: Path) -> None:
@@ -79,22 +85,28 @@ async def run_example(dsn: str, settings: dict[str, str], tmp_path: Path) -> Non
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
             text = ""
 
+            def per_queue(name: str, missing: float | None = None) -> tuple[float, ...]:
+                return tuple(
+                    metric(text, name, f'worker="example-1",queue="{queue}"', missing)
+                    for queue in ("emails", "reports")
+                )
+
             async def counted() -> bool:  # results are written (and counted) in batches
                 nonlocal text
                 async with session.get(url) as resp:
                     assert resp.status == 200
                     text = await resp.text()
-                return metric(text, "pgqueue_worker_succeeded_total", 'worker="example-1"') == 50
+                return per_queue("pgqueue_worker_succeeded_total", 0) == (40, 10)
 
             await wait_for(counted, 10, "the worker's metrics to count every task")
-        assert metric(text, "pgqueue_worker_claimed_total", 'worker="example-1"') == 50
-        assert metric(text, "pgqueue_worker_failed_total", 'worker="example-1"') == 0
+        assert per_queue("pgqueue_worker_claimed_total") == (40, 10)
+        assert per_queue("pgqueue_worker_failed_total") == (0, 0)
         assert metric(text, "pgqueue_worker_in_flight", 'worker="example-1"') == 0
         assert (
             metric(
                 text,
                 "pgqueue_worker_handler_seconds_count",
-                'outcome="success",queue="emails"',
+                'worker="example-1",queue="emails",outcome="success"',
             )
             == 40
         )

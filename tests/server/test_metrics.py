@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from pgqueue_core import __version__
-from pgqueue_server.metrics import QUEUE_TASKS_HELP, route_label
+from pgqueue_server.metrics import OLDEST_READY_HELP, QUEUE_TASKS_HELP, route_label
 
 from .conftest import Server
 
@@ -42,6 +42,14 @@ async def test_queue_tasks_two_namespaces_same_queue(server: Server) -> None:
     assert values[("beta", "jobs", "new")] == 2
     assert values[("beta", "jobs", "retained")] == 1
     assert values[("alpha", "jobs", "retained")] == 0
+
+    oldest = families["pgqueue_queue_oldest_ready_seconds"]
+    assert oldest.documentation == OLDEST_READY_HELP  # type: ignore[attr-defined]
+    ages = {
+        s.labels["namespace"]: s.value
+        for s in oldest.samples  # type: ignore[attr-defined]
+    }
+    assert set(ages) >= {"alpha", "beta"} and all(0 <= age < 60 for age in ages.values())
 
 
 async def test_request_metrics_and_build_info(server: Server) -> None:

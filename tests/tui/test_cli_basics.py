@@ -32,7 +32,7 @@ def test_top_level_help_lists_every_command_with_examples() -> None:
     result = run_cli("--help")
     assert result.code == 0, result.err
     registered = {entry.name for entry in entry_points(group="pgqueue.commands")}
-    assert registered == {*CLIENT_COMMANDS, "run", "tui"}
+    assert registered == {*CLIENT_COMMANDS, "run", "tui", "worker"}
     for command in registered:
         assert f"    {command} " in result.out, command
     assert "examples:" in result.out
