@@ -6,6 +6,7 @@ is tested against a real server elsewhere. Here only the pixels must not move.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -163,3 +164,20 @@ class FrozenClient:
             if task.id == task_id:
                 return task
         raise NotFound(f"task {task_id} not found")
+
+    def events(self, *args: Any, **kwargs: Any) -> QuietStream:
+        return QuietStream()
+
+
+class QuietStream:
+    """A watch stream on which nothing happens (the snapshots feed `app.live` themselves)."""
+
+    def __aiter__(self) -> QuietStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        await asyncio.Event().wait()  # never set: no event, ever
+        raise StopAsyncIteration  # pragma: no cover
+
+    async def aclose(self) -> None:
+        pass
