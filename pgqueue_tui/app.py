@@ -18,7 +18,10 @@ from pgqueue_core import validate
 from pgqueue_core.errors import InvalidArgument, PgQueueError, Unavailable
 
 from .client import Client
+from .events import WatchEvent
+from .live import LiveState
 from .output import now_utc
+from .screens.base import ConsoleScreen
 from .screens.help import HelpScreen
 from .screens.namespaces import NamespacesScreen
 from .screens.overview import OverviewScreen
@@ -55,6 +58,9 @@ class ConsoleApp(App[None]):
 
     connection: reactive[str] = reactive("connecting")
     namespace: reactive[str] = reactive("")
+    # The watch stream (GET /events): "live" while it delivers, "off" where the server has
+    # none (the screens poll instead), else "connecting".
+    watching: reactive[str] = reactive("connecting")
 
     def __init__(
         self,
@@ -65,6 +71,7 @@ class ConsoleApp(App[None]):
         clock: Callable[[], datetime] = now_utc,
         show_clock: bool = True,
         theme: str | None = None,
+        live: LiveState | None = None,
     ) -> None:
         super().__init__()
         self.base_client = client
@@ -74,6 +81,7 @@ class ConsoleApp(App[None]):
         self.show_clock = show_clock
         self._clock = clock
         self._last_quiet_error = ""
+        self.live = live or LiveState()
         for console_theme in THEMES:
             self.register_theme(console_theme)
         self.theme = theme or default_theme()
@@ -88,6 +96,39 @@ class ConsoleApp(App[None]):
     def on_mount(self) -> None:
         if not self.namespace:
             self.run_worker(self._ask_default_namespace(), group="health")
+        self._start_watching()
+
+    # ---- the watch stream ---------------------------------------------------------
+
+    def _start_watching(self) -> None:
+        self.watching = "connecting"
+        self.run_worker(self._watch(), group="events", exclusive=True, exit_on_error=False)
+
+    async def _watch(self) -> None:
+        """Follow GET /events: it observes and claims nothing, so a console never takes a
+        task or a ticker firing from a real consumer."""
+        live = self.live
+
+        def state(connected: bool, error: PgQueueError | None) -> None:
+            self.watching = "live" if connected else "connecting"
+            if not connected:
+                live.summaries = None  # stale: the screens poll the counts meanwhile
+
+        stream = self.client.events(on_state=state, max_delay=5.0)
+        try:
+            async for event in stream:
+                live.feed(event)
+                self._broadcast(event)
+        except PgQueueError as exc:  # refused for good (an older server, a token's scope)
+            self.watching = "off"
+            log.info("no live updates: %s", exc)
+        finally:
+            await stream.aclose()
+
+    def _broadcast(self, event: WatchEvent) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ConsoleScreen) and screen.is_mounted:
+                screen.watched(event)
 
     async def _ask_default_namespace(self) -> None:
         """Without --namespace the server's default applies: its /health says which."""
@@ -149,6 +190,8 @@ class ConsoleApp(App[None]):
     def switch_namespace(self, namespace: str) -> None:
         self.client = self.base_client.with_namespace(namespace)
         self.namespace = namespace
+        self.live = LiveState(self.live.clock)
+        self._start_watching()
         self.run_worker(self._show_overview(reset=True), exclusive=True, group="navigate")
         self.notify(f"Now showing namespace {namespace!r}.", title="Namespace")
 

@@ -34,7 +34,7 @@ Manage a pgqueue server: queues, tasks and tickers over its REST API, or serve t
 (`run`), run task handlers (`worker`) and open the operations console (`tui`).
 
 Human output is aligned tables and key/value views; with --json every command prints the
-API's JSON document instead (next-ticker: one document per line)."""
+API's JSON document instead (next-ticker, watch: one document per line)."""
 
 EPILOG = """\
 examples:
@@ -45,12 +45,13 @@ examples:
   pgqueue tasks --queue emails --status failed
   pgqueue --json queues | jq -r '.body[].queue'
   pgqueue next-ticker
+  pgqueue watch --types task --queue emails     changes as they happen
 
 exit codes:
   0 success   1 other error   2 usage or invalid argument   3 not found or conflict
   4 server unreachable or unavailable   5 authentication   130 interrupted (Ctrl-C)
 
-next-ticker (Ctrl-C) and tui (ctrl+q) run until stopped: SIGINT or SIGTERM stops either
+next-ticker, watch (Ctrl-C) and tui (ctrl+q) run until stopped: SIGINT or SIGTERM stops each
 cleanly with status 0, also when started in the background (`&`); a second signal while
 it stops exits at once with 130 (SIGINT) or 143 (SIGTERM).
 

@@ -15,7 +15,7 @@ when something other than a pgqueue server answered.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -39,6 +39,7 @@ from pgqueue_core.models import (
 
 from .config import DEFAULT_URL
 from .errors import ConnectionFailed, ProtocolError
+from .events import EventStream, check_types
 from .stream import StateHook, TickerStream
 from .transport import JSONHook, Page, Params, Transport, check_url, decoded
 
@@ -286,6 +287,45 @@ class Client(Transport):
             params=self.params(),
             headers=self.headers(),
             on_json=self.on_json,
+            on_state=on_state,
+            min_delay=min_delay,
+            max_delay=max_delay,
+            read_timeout=read_timeout,
+            fail_fast=fail_fast,
+        )
+
+    # ---- events (watch; appended last) ----------------------------------------------
+
+    def events(
+        self,
+        types: Iterable[str] = (),
+        queue: Iterable[str] | str = (),
+        last_event_id: str | int = "",
+        *,
+        on_event: Callable[[str, str, Any], None] | None = None,
+        on_state: StateHook | None = None,
+        min_delay: float = 0.25,
+        max_delay: float = 5.0,
+        read_timeout: float = 35.0,
+        fail_fast: bool = False,
+    ) -> EventStream:
+        """The namespace's changes as typed events (`GET /events`), observed, never
+        claimed: `TaskChange`, `QueueChange`, `TickerChange`, `Stats`, and `Reset` when
+        events were missed (re-read the state). `types` (task, queue, ticker, stats; all by
+        default) and `queue` filter. A dropped connection is re-established after
+        `min_delay` seconds, doubling up to `max_delay`, resuming after the last event's id
+        (or `last_event_id`). InvalidArgument names an unknown type at once."""
+        wanted = check_types(types)
+        queues = [queue] if isinstance(queue, str) else list(queue)
+        extra: Params = [("types", ",".join(wanted))] if wanted else []
+        extra.extend(("queue", name) for name in queues)
+        return EventStream(
+            session=self.session,
+            url=self.url + "/events",
+            params=self.params(extra),
+            headers=self.headers(),
+            last_event_id=str(last_event_id),
+            on_event=on_event,
             on_state=on_state,
             min_delay=min_delay,
             max_delay=max_delay,

@@ -15,6 +15,7 @@ from textual.widgets import Footer
 from pgqueue_core.models import Task, TaskMeta
 
 from ..client import Client
+from ..events import WatchEvent
 from ..theme import Palette
 from ..widgets.header import ConsoleHeader
 
@@ -82,6 +83,9 @@ class ConsoleScreen(Screen[None]):
     def wake(self) -> None:
         """Refresh now instead of at the next interval."""
         self._wake.set()
+
+    def watched(self, event: WatchEvent) -> None:
+        """An event of the watch stream (already in `console.live`); override to show it."""
 
     def on_resize(self) -> None:
         for footer in self.query(Footer):

@@ -12,8 +12,9 @@ from textual.containers import Container, Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Input, Static
 
-from pgqueue_core.models import QueueSummary, Status, Ticker
+from pgqueue_core.models import QueueChange, QueueSummary, Status, Ticker, TickerChange
 
+from ..events import Stats, WatchEvent
 from ..widgets.firing_log import FiringLog
 from ..widgets.header import ConsoleHeader
 from ..widgets.queue_table import COMPACT_BELOW, QueueTable
@@ -24,9 +25,10 @@ TICKERS_BELOW = 20  # terminal rows under which the tickers pane is left out
 
 
 class OverviewScreen(QueueActionsScreen):
-    """Polls /stats and the tickers every refresh; it stays at the bottom of the screen
-    stack and keeps polling under other screens, so the header always knows whether the
-    server answers."""
+    """Counts arrive with the watch stream's stats (at most once a second) and firings with
+    its ticker events; /stats is polled only while the stream is not delivering. The
+    tickers are polled every refresh. It stays at the bottom of the screen stack and keeps
+    polling under other screens, so the header always knows whether the server answers."""
 
     CSS_PATH = "overview.tcss"
     BINDINGS = [
@@ -47,13 +49,14 @@ class OverviewScreen(QueueActionsScreen):
 
     @dataclass
     class Loaded(Message):
-        summaries: list[QueueSummary]
+        summaries: list[QueueSummary] | None  # None: the watch stream delivers them
         tickers: list[Ticker]
         mono: float
 
     def __init__(self) -> None:
         super().__init__()
         self.summaries: list[QueueSummary] = []
+        self.tickers: list[Ticker] = []
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -90,21 +93,43 @@ class OverviewScreen(QueueActionsScreen):
             self._show(sample=False)
 
     async def fetch(self) -> Message:
+        if self.console.live.summaries is not None:
+            tickers = await self.client.list_tickers(limit=100)
+            return self.Loaded(None, tickers.items, time.monotonic())
         summaries, tickers = await asyncio.gather(
             self.client.queue_summaries(), self.client.list_tickers(limit=100)
         )
         return self.Loaded(summaries, tickers.items, time.monotonic())
 
     def on_overview_screen_loaded(self, message: Loaded) -> None:
-        self.summaries = message.summaries
-        self.loaded = True
-        named = message.summaries or message.tickers
-        if named:
-            self.console.learn_namespace(named[0].namespace)
-        self._show(mono=message.mono)
+        self.tickers = message.tickers
+        if message.tickers:
+            self.console.learn_namespace(message.tickers[0].namespace)
         self.query_one(TickerTable).show(message.tickers)
         self.query_one(FiringLog).observe(message.tickers)
+        if message.summaries is not None:
+            self._counts(message.summaries, message.mono)
         self.refresh_bindings()
+
+    def _counts(self, summaries: list[QueueSummary], mono: float) -> None:
+        self.summaries = summaries
+        self.loaded = True
+        if summaries:
+            self.console.learn_namespace(summaries[0].namespace)
+        self._show(mono=mono)
+        self.refresh_bindings()
+
+    def watched(self, event: WatchEvent) -> None:
+        match event:
+            case Stats():
+                self._counts(event.queues, time.monotonic())
+            case TickerChange(change="fired"):
+                known = next((t for t in self.tickers if t.ticker == event.ticker), None)
+                payload = known.payload if known is not None else None
+                self.query_one(FiringLog).add(event.ticker, event.timestamp, payload)
+                self.wake()  # its last and next firing moved
+            case TickerChange() | QueueChange():
+                self.wake()
 
     def _show(self, mono: float | None = None, sample: bool = True) -> None:
         table = self.query_one(QueueTable)
@@ -139,6 +164,7 @@ class OverviewScreen(QueueActionsScreen):
     def reset(self) -> None:
         """Forget what was shown (another namespace is next)."""
         self.summaries = []
+        self.tickers = []
         self.loaded = False
         self.query_one(QueueTable).forget()
         self.query_one(TickerTable).show([])

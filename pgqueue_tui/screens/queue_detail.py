@@ -1,4 +1,5 @@
-"""One queue: its settings, its tasks per status, and what can be done to it."""
+"""One queue: settings, tasks per status, throughput and backlog over the last minutes, wait
+times, the most recent failures with their errors, and what can be done to it."""
 
 from __future__ import annotations
 
@@ -14,18 +15,24 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from pgqueue_core.errors import NotFound
-from pgqueue_core.models import Queue, QueueSummary
+from pgqueue_core.models import Queue, QueueSummary, Status, Task, TaskChange
 
-from ..output import duration, local
+from ..events import Stats, WatchEvent
+from ..output import compact_json, duration, local, truncate
 from ..widgets import cells
 from ..widgets.header import ConsoleHeader
 from ..widgets.live_table import LiveTable
 from ..widgets.queue_table import COUNTED
+from ..widgets.queue_trends import QueueTrends
 from .queue_actions import QueueActionsScreen
+
+FAILURES_SHOWN = 8
 
 
 class QueueDetailScreen(QueueActionsScreen):
-    """Settings on the left, counts per status on the right (enter lists those tasks)."""
+    """Settings and counts per status (enter lists those tasks) on top; below, the trends
+    the watch stream feeds (throughput, backlog, wait p50/p99) and the latest failures
+    (enter opens one)."""
 
     CSS_PATH = "queue_detail.tcss"
     BINDINGS = [
@@ -45,6 +52,7 @@ class QueueDetailScreen(QueueActionsScreen):
     class Loaded(Message):
         queue: Queue
         summary: QueueSummary | None
+        failures: list[Task] | None  # None: unchanged since the last look
 
     class Gone(Message):
         pass
@@ -54,6 +62,8 @@ class QueueDetailScreen(QueueActionsScreen):
         self.queue_name = name
         self.queue: Queue | None = None
         self.summary: QueueSummary | None = None
+        self.failures: list[Task] = []
+        self._failures_seen = -1  # the live failure count the list was read at
         self.context = f"queue: {name}"
 
     def compose(self) -> ComposeResult:
@@ -66,24 +76,72 @@ class QueueDetailScreen(QueueActionsScreen):
             counts.border_title = "Tasks"
             counts.border_subtitle = "enter: list them"
             yield counts
+        yield QueueTrends()
+        failures = LiveTable(id="failures")
+        failures.border_title = "Recent failures"
+        failures.border_subtitle = "enter: open"
+        yield failures
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one("#counts", LiveTable)
         table.add_column("status", key="status")
         table.add_column(Text("tasks", justify="right"), key="count")
+        failures = self.query_one("#failures", LiveTable)
+        failures.add_column(Text("id", justify="right"), key="id")
+        failures.add_column("attempt", key="attempt")
+        failures.add_column("finished", key="finished")
+        failures.add_column("error", key="error")
         table.focus()
         self.start_polling()
 
     async def fetch(self) -> Message:
+        live = self.console.live
         try:
-            queue, summaries = await asyncio.gather(
-                self.client.get_queue(self.queue_name), self.client.queue_summaries()
-            )
+            if live.summaries is not None:  # the watch stream brings the counts
+                queue, summaries = await self.client.get_queue(self.queue_name), live.summaries
+            else:
+                queue, summaries = await asyncio.gather(
+                    self.client.get_queue(self.queue_name), self.client.queue_summaries()
+                )
         except NotFound:
             return self.Gone()
         summary = next((s for s in summaries if s.queue == self.queue_name), None)
-        return self.Loaded(queue, summary)
+        seen = live.history(self.queue_name).failures_seen
+        failures = None
+        if seen != self._failures_seen or (live.summaries is None and seen == 0):
+            self._failures_seen = seen
+            failures = await self._recent_failures(summary)
+        return self.Loaded(queue, summary, failures)
+
+    async def _recent_failures(self, summary: QueueSummary | None) -> list[Task]:
+        """The latest failed tasks: those the stream saw fail (newest first), then the
+        newest of the rest by id (tasks are listed oldest first: read the last page)."""
+        found: dict[int, Task] = {}
+        known = {t.id: t for t in self.failures}
+        for task_id in list(self.console.live.history(self.queue_name).failures):
+            if len(found) >= FAILURES_SHOWN:
+                break
+            task = known.get(task_id)
+            if task is None:
+                try:
+                    task = await self.client.get_task(task_id)
+                except NotFound:  # cleaned up
+                    continue
+            if task.status is Status.FAILED:
+                found[task.id] = task
+        count = summary.counts.get(Status.FAILED, 0) if summary else None
+        if len(found) < FAILURES_SHOWN and count != 0:
+            if count is None:
+                count = (await self.client.list_tasks(self.queue_name, Status.FAILED, 0, 1)).count
+            offset = max(0, count - FAILURES_SHOWN)
+            page = await self.client.list_tasks(
+                self.queue_name, Status.FAILED, offset, FAILURES_SHOWN
+            )
+            for task in reversed(page.items):
+                if len(found) < FAILURES_SHOWN:
+                    found.setdefault(task.id, task)
+        return list(found.values())
 
     def on_queue_detail_screen_gone(self, _: Gone) -> None:
         self.notify(f"Queue {self.queue_name!r} no longer exists.", severity="warning")
@@ -91,8 +149,20 @@ class QueueDetailScreen(QueueActionsScreen):
 
     def on_queue_detail_screen_loaded(self, message: Loaded) -> None:
         self.queue, self.summary = message.queue, message.summary
+        if message.failures is not None:
+            self.failures = message.failures
         self._show()
         self.refresh_bindings()
+
+    def watched(self, event: WatchEvent) -> None:
+        match event:
+            case Stats():
+                self.summary = next(
+                    (s for s in event.queues if s.queue == self.queue_name), self.summary
+                )
+                self._show()
+            case TaskChange(change="failed") if event.queue == self.queue_name:
+                self.wake()  # read the failure's error
 
     def _show(self) -> None:
         q = self.queue
@@ -129,6 +199,24 @@ class QueueDetailScreen(QueueActionsScreen):
                 for status in COUNTED
             ]
         )
+        self.query_one(QueueTrends).show(
+            self.console.live, self.queue_name, palette, self.console.watching
+        )
+        now = self.console.now()
+        self.query_one("#failures", LiveTable).sync(
+            [
+                (
+                    str(t.id),
+                    [
+                        Text(str(t.id), justify="right"),
+                        f"{t.attempt}/{t.attempt + t.retries}",
+                        cells.since(t.finished_at, now),
+                        Text(truncate(compact_json(t.result), 200), style=palette.error),
+                    ],
+                )
+                for t in self.failures
+            ]
+        )
 
     def current_summary(self) -> QueueSummary | None:
         return self.summary
@@ -150,6 +238,11 @@ class QueueDetailScreen(QueueActionsScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
+        table = event.data_table
+        if isinstance(table, LiveTable) and table.id == "failures":
+            if (key := table.selected) is not None:
+                self.console.open_task(int(key))
+            return
         self.action_status_tasks()
 
     def action_status_tasks(self) -> None:

@@ -9,24 +9,23 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer
 
-from pgqueue_core.errors import PgQueueError
-from pgqueue_core.models import Ticker, TickerMeta
+from pgqueue_core.models import Ticker, TickerChange, TickerMeta
 
+from ..events import WatchEvent
 from ..widgets.firing_log import FiringLog
 from ..widgets.header import ConsoleHeader
 from ..widgets.ticker_table import TickerTable
 from .base import ConsoleScreen
 from .ticker_form import TickerFormScreen
 
-OBSERVING = "Firings · observed from the tickers (f: follow the stream)"
-FOLLOWING = "Firings · following /ticker/next: this console claims the firings it shows"
+FIRINGS = "Firings · observed (the console claims none)"
 
 
 class TickersScreen(ConsoleScreen):
-    """The firings pane shows every firing it observes (whoever consumed it) by polling
-    the tickers. Following the SSE stream (`f`) shows each firing the moment it matures,
-    but a stream is a consumer: firings sent to the console go to no other consumer, so
-    it is off until asked for."""
+    """The firings pane shows every firing as the watch stream (GET /events) reports it,
+    whoever consumed it; while the stream is down, firings seen by polling the tickers.
+    The console only observes: it never consumes the ticker stream (/ticker/next), so
+    every firing still goes to a real consumer."""
 
     CSS_PATH = "tickers.tcss"
     BINDINGS = [
@@ -34,7 +33,6 @@ class TickersScreen(ConsoleScreen):
         Binding("a", "new_ticker", "New"),
         Binding("e", "edit_ticker", "Edit"),
         Binding("d", "delete_ticker", "Delete"),
-        Binding("f", "follow", "Follow stream"),
         Binding("enter", "edit_ticker", "Edit", show=False),
     ]
 
@@ -45,18 +43,8 @@ class TickersScreen(ConsoleScreen):
     class Loaded(Message):
         tickers: list[Ticker]
 
-    @dataclass
-    class Fired(Message):
-        ticker: Ticker
-
-    @dataclass
-    class StreamState(Message):
-        connected: bool
-        error: str | None
-
     def __init__(self) -> None:
         super().__init__()
-        self.following = False
         self.tickers: list[Ticker] = []
 
     def compose(self) -> ComposeResult:
@@ -65,7 +53,7 @@ class TickersScreen(ConsoleScreen):
         table.border_title = "Tickers"
         yield table
         log = FiringLog(id="firings")
-        log.border_title = OBSERVING
+        log.border_title = FIRINGS
         yield log
         yield Footer()
 
@@ -158,45 +146,13 @@ class TickersScreen(ConsoleScreen):
             self.notify(f"Ticker {name!r} deleted.", title="Deleted")
             self.wake()
 
-    # ---- the event stream ---------------------------------------------------------
+    # ---- the watch stream ---------------------------------------------------------
 
-    def action_follow(self) -> None:
-        log = self.query_one(FiringLog)
-        if self.following:
-            self.following = False
-            self.workers.cancel_group(self, "stream")
-            log.border_title = OBSERVING
-            self.notify("Stopped following the ticker stream.")
+    def watched(self, event: WatchEvent) -> None:
+        if not isinstance(event, TickerChange):
             return
-        self.following = True
-        log.border_title = FOLLOWING + " · connecting…"
-        self.run_worker(self._follow(), group="stream", exclusive=True, exit_on_error=False)
-
-    async def _follow(self) -> None:
-        def state(connected: bool, error: PgQueueError | None) -> None:
-            self.post_message(self.StreamState(connected, None if error is None else str(error)))
-
-        stream = self.client.ticker_stream(on_state=state)
-        try:
-            async for ticker in stream:
-                self.post_message(self.Fired(ticker))
-        except PgQueueError as exc:  # refused for good: bad token, namespace, URL
-            self.post_message(self.StreamState(False, f"stopped: {exc}"))
-        finally:
-            await stream.aclose()
-
-    def on_tickers_screen_fired(self, message: Fired) -> None:
-        self.query_one(FiringLog).add(message.ticker, via="← stream")
-
-    def on_tickers_screen_stream_state(self, message: StreamState) -> None:
-        if not self.following:
-            return
-        log = self.query_one(FiringLog)
-        if message.connected:
-            log.border_title = FOLLOWING
-        elif message.error and message.error.startswith("stopped"):
-            self.following = False
-            log.border_title = OBSERVING
-            self.notify(message.error, title="Ticker stream", severity="error")
-        else:
-            log.border_title = FOLLOWING + " · reconnecting…"
+        if event.change == "fired":
+            known = next((t for t in self.tickers if t.ticker == event.ticker), None)
+            payload = known.payload if known is not None else None
+            self.query_one(FiringLog).add(event.ticker, event.timestamp, payload)
+        self.wake()  # last and next firing, or the ticker itself, changed

@@ -1,9 +1,10 @@
-"""A log of ticker firings, newest last: observed from ticker timestamps, or from the stream."""
+"""A log of ticker firings, newest last: from the watch stream, or seen in ticker timestamps."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import RichLog
@@ -14,8 +15,9 @@ from ..output import compact_json, truncate
 
 
 class FiringLog(RichLog):
-    """`observe()` compares each ticker's last firing with the previous look and logs the
-    new ones (whoever claimed them); `add()` logs a firing received from the event stream."""
+    """`add()` logs a firing the watch stream reported; `observe()` compares each ticker's
+    last firing with the previous look and logs the new ones (while the stream is down).
+    Both only observe: whoever consumes the firing still gets it. A firing is logged once."""
 
     DEFAULT_CSS = """
     FiringLog {
@@ -43,22 +45,23 @@ class FiringLog(RichLog):
                 and (t.ticker, t.timestamp) not in self._logged
             ]
             for ticker in sorted(fired, key=lambda t: t.timestamp or datetime.min):
-                self.add(ticker)
+                self.add(ticker.ticker, ticker.timestamp, ticker.payload)
         self._seen = seen
 
-    def add(self, ticker: Ticker, via: str = "") -> None:
+    def add(self, ticker: str, timestamp: datetime | None, payload: Any = None) -> None:
+        if (ticker, timestamp) in self._logged:
+            return
         line = Text(no_wrap=True)
-        stamp = ticker.timestamp.astimezone().strftime("%H:%M:%S") if ticker.timestamp else "--"
+        stamp = timestamp.astimezone().strftime("%H:%M:%S") if timestamp else "--"
         line.append(stamp, style="dim")
         line.append("  ")
-        line.append(ticker.ticker, style="bold")
-        line.append("  ")
-        line.append(truncate(compact_json(ticker.payload), 60))
-        if via:
-            line.append(f"  {via}", style="dim")
+        line.append(ticker, style="bold")
+        if payload is not None:
+            line.append("  ")
+            line.append(truncate(compact_json(payload), 60))
         self.write(line)
         self.count += 1
-        self._logged.add((ticker.ticker, ticker.timestamp))
+        self._logged.add((ticker, timestamp))
         if len(self._logged) > 4 * (self.max_lines or 500):
             self._logged.clear()
 

@@ -20,6 +20,7 @@ CLIENT_COMMANDS = [
     "tasks", "task", "create-task", "retain-task", "complete-task", "cancel-task",
     "requeue-task",
     "tickers", "ticker", "create-ticker", "update-ticker", "delete-ticker", "next-ticker",
+    "watch",
 ]  # fmt: skip
 
 

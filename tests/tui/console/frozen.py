@@ -6,12 +6,15 @@ is tested against a real server elsewhere. Here only the pixels must not move.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pgqueue_core.errors import NotFound
-from pgqueue_core.models import Queue, QueueSummary, Status, Task, Ticker
+from pgqueue_core.models import Queue, QueueSummary, Status, Task, TaskChange, Ticker
 from pgqueue_tui.client import Page
+from pgqueue_tui.events import Stats
+from pgqueue_tui.live import BUCKET_SECONDS, BUCKETS, LiveState
 
 NOW = datetime(2026, 11, 28, 12, 4, 31, tzinfo=UTC)
 NS = "default"
@@ -163,3 +166,54 @@ class FrozenClient:
             if task.id == task_id:
                 return task
         raise NotFound(f"task {task_id} not found")
+
+    def events(self, *args: Any, on_state: Any = None, **kwargs: Any) -> QuietStream:
+        return QuietStream(on_state)
+
+
+class QuietStream:
+    """A watch stream that connects and on which nothing happens (the snapshots feed
+    `app.live` themselves)."""
+
+    def __init__(self, on_state: Any) -> None:
+        self.on_state = on_state
+
+    def __aiter__(self) -> QuietStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.on_state is not None:
+            self.on_state(True, None)
+        await asyncio.Event().wait()  # never set: no event, ever
+        raise StopAsyncIteration  # pragma: no cover
+
+    async def aclose(self) -> None:
+        pass
+
+
+def frozen_live() -> LiveState:
+    """Five minutes of the emails queue as the watch stream would have told them, on a
+    clock that then stands still: a steady flow, a burst of failures, a backlog draining."""
+    at = [0.0]
+    live = LiveState(clock=lambda: at[0])
+    failed = [t for t in TASKS if t.status is Status.FAILED]
+    for bucket in range(BUCKETS):
+        at[0] = 10_000.0 + bucket * BUCKET_SECONDS
+        done = 20 + (bucket * 7) % 13
+        for n in range(done):
+            waited = timedelta(milliseconds=40 + (n * 37 + bucket * 11) % 400)
+            if bucket > 20 and n == 0:
+                waited = timedelta(seconds=3.2)
+            live.feed(TaskChange(NS, "emails", 1, "retained", Status.RETAINED, 1, waited))
+            live.feed(TaskChange(NS, "emails", 1, "released", Status.RELEASED, 1))
+        if bucket in (17, 18, 19):
+            for task in failed[(bucket - 17) * 3 : (bucket - 16) * 3]:
+                live.feed(TaskChange(NS, "emails", task.id, "failed", Status.FAILED, 4))
+        backlog = 1204 + max(0, 900 - abs(bucket - 18) * 120)
+        counts = dict(zip(ORDER, COUNTS["emails"], strict=True)) | {Status.NEW: backlog}
+        summary = QueueSummary(NS, "emails", False, counts, None)
+        live.feed(Stats(NS, [summary]))
+    at[0] += BUCKET_SECONDS / 2
+    # The counts of the snapshots come from the client (nothing arrives on the stream).
+    live.summaries = None
+    return live

@@ -18,7 +18,7 @@ from pgqueue_tui.widgets.queue_table import QueueTable
 from pgqueue_tui.widgets.task_table import TaskTable
 
 from .conftest import wait_for
-from .frozen import NOW, TASKS, FrozenClient
+from .frozen import NOW, TASKS, FrozenClient, frozen_live
 
 SnapCompare = Callable[..., bool]
 
@@ -40,6 +40,7 @@ def frozen_app() -> ConsoleApp:
         clock=lambda: NOW,
         show_clock=False,
         theme="pgqueue-dark",
+        live=frozen_live(),
     )
 
 
@@ -95,11 +96,18 @@ def test_task_detail(snap_compare: SnapCompare) -> None:
 async def queue_loaded(pilot: Pilot[Any]) -> None:
     await overview_loaded(pilot)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: getattr(pilot.app.screen, "queue", None) is not None, "the queue")
+    await wait_for(
+        pilot,
+        lambda: (
+            getattr(pilot.app.screen, "queue", None) is not None
+            and pilot.app.screen.query_one("#failures").row_count == 8
+        ),
+        "the queue and its failures",
+    )
 
 
 def test_queue_detail(snap_compare: SnapCompare) -> None:
-    assert snap_compare(frozen_app(), terminal_size=(100, 24), run_before=queue_loaded)
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=queue_loaded)
 
 
 async def tickers_loaded(pilot: Pilot[Any]) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 from collections.abc import Callable
 from datetime import timedelta
 
 from textual.widgets import Input
 
-from pgqueue_core.models import TickerMeta
+from pgqueue_core.models import Ticker, TickerMeta
 from pgqueue_tui.app import ConsoleApp
 from pgqueue_tui.client import Client
 from pgqueue_tui.screens.confirm import ConfirmScreen
 from pgqueue_tui.screens.ticker_form import TickerFormScreen
-from pgqueue_tui.screens.tickers import FOLLOWING, OBSERVING, TickersScreen
+from pgqueue_tui.screens.tickers import FIRINGS, TickersScreen
 from pgqueue_tui.widgets.firing_log import FiringLog
 from pgqueue_tui.widgets.json_editor import JsonEditor
 from pgqueue_tui.widgets.ticker_table import TickerTable
@@ -91,24 +94,53 @@ async def test_countdown_to_the_next_firing(
         await wait_for(pilot, lambda: cell_texts(table)[0][4] != upcoming, "the countdown")
 
 
-async def test_follow_the_stream_shows_each_firing(
+async def test_the_console_observes_firings_a_real_consumer_receives(
     console: Callable[..., ConsoleApp], client: Client
 ) -> None:
-    await client.create_ticker(
-        TickerMeta(ticker="beat", interval=timedelta(seconds=1), payload={"n": 1})
-    )
+    """The console shows firings from the watch stream and claims none: a consumer of the
+    ticker stream running alongside it receives every firing (consecutive timestamps, one
+    interval apart), and the console shows each of them."""
+    interval = timedelta(seconds=1)
+    await client.create_ticker(TickerMeta(ticker="beat", interval=interval, payload={"n": 1}))
+    received: list[Ticker] = []
+
+    async def consume() -> None:
+        async with client.ticker_stream() as stream:
+            async for ticker in stream:
+                received.append(ticker)
+
     app = console()
     async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.watching == "live", "the watch stream")
         await pilot.press("k")
         await wait_for(pilot, lambda: isinstance(app.screen, TickersScreen), "tickers")
         log = app.screen.query_one(FiringLog)
-        assert log.border_title == OBSERVING
-        await pilot.press("f")
-        await wait_for(pilot, lambda: log.border_title == FOLLOWING, "connected")
-        await wait_for(pilot, lambda: log.count >= 2, "two firings", timeout=6)
-        assert any('beat  {"n":1}  ← stream' in line for line in log_lines(app))
-        await pilot.press("f")
-        assert log.border_title == OBSERVING
+        assert log.border_title == FIRINGS
+        consumer = asyncio.ensure_future(consume())
+        try:
+            await wait_for(pilot, lambda: len(received) >= 4, "four firings", timeout=15)
+            shown = received[:4]
+            stamps = [t.timestamp for t in shown if t.timestamp is not None]
+            assert len(stamps) == 4
+            gaps = {b - a for a, b in itertools.pairwise(stamps)}
+            assert gaps == {interval}, stamps  # none went to the console instead
+
+            def everything_shown() -> bool:
+                lines = log_lines(app)
+                return all(
+                    any(line.startswith(f"{t.timestamp:%H:%M:%S}  beat") for line in lines)
+                    for t in shown
+                    if t.timestamp is not None
+                )
+
+            await wait_for(pilot, everything_shown, "the consumer's firings in the console")
+            # ... as the watch stream reported them (not only seen by polling the tickers).
+            assert set(stamps) <= {f.timestamp for f in app.live.firings if f.ticker == "beat"}
+            assert any('beat  {"n":1}' in line for line in log_lines(app))
+        finally:
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
 
 
 async def test_firings_claimed_elsewhere_are_observed(
