@@ -49,11 +49,13 @@ class ConsoleApp(App[None]):
     DEFAULT_MODE = "console"
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "overview", "Queues"),
+        # `q` quits, as in less, htop and k9s; the queues are the overview (`o`).
+        Binding("q", "quit", "Quit"),
+        Binding("o", "overview", "Queues"),
         Binding("t", "tasks", "Tasks"),
         Binding("k", "tickers", "Tickers"),
         Binding("n", "namespaces", "Namespaces"),
-        Binding("ctrl+q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", show=False),  # also inside a text field
     ]
 
     connection: reactive[str] = reactive("connecting")

@@ -63,7 +63,7 @@ async def test_disconnected_then_reconnected_by_itself(
         assert "disconnected" in text_of_header(header)
         await wait_for(pilot, noted(app, "connection refused"), "the notification")
         await pilot.press("t")  # still usable while the server is away
-        await pilot.press("q")
+        await pilot.press("o")
         server.start()
         await wait_for(pilot, lambda: app.connection == "connected", "reconnected", timeout=10)
         await wait_for(pilot, noted(app, "again"), "the reconnected note")

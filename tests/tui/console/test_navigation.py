@@ -115,6 +115,26 @@ async def test_help_lists_the_keys_of_the_screen_and_the_app(
         await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "back")
 
 
+async def test_q_quits_and_o_goes_back_to_the_queues(console: Callable[..., ConsoleApp]) -> None:
+    app = console()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")  # the overview's name filter: there q is a letter
+        field = await wait_for(
+            pilot, lambda: isinstance(app.focused, Input) and app.focused, "the filter"
+        )
+        await pilot.press("q")
+        await wait_for(pilot, lambda: field.value == "q", "the letter typed")
+        assert app.is_running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.focused, Input), "the filter closed")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TasksScreen), "tasks")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "the queues")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the console to quit")
+
+
 async def test_the_command_palette_lists_and_runs_actions(
     console: Callable[..., ConsoleApp], client: Client
 ) -> None:
