@@ -51,7 +51,7 @@ async def test_an_insert_wakes_a_waiting_retain_at_once(jobs: Server) -> None:
 
 
 async def test_no_connection_is_held_while_waiting(dsn: str) -> None:
-    async with running(make_config(dsn, pool_max=2)) as srv:
+    async with running(make_config(dsn, pool_max=2, maintenance=False)) as srv:
         await srv.post("/queue", {"queue": "jobs"})
         retains = [
             asyncio.create_task(srv.put("/task/jobs", params={"worker": f"w{i}", "wait": "20s"}))
@@ -61,13 +61,21 @@ async def test_no_connection_is_held_while_waiting(dsn: str) -> None:
             await _waiters(srv, 10)
             observer = await asyncpg.connect(dsn)
             try:
-                busy = await observer.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND state <> 'idle' AND pid <> pg_backend_pid() AND query NOT LIKE 'LISTEN%'"
-                )
+                # Sampled a few times: a waiter's safety poll (every 5 s) may be claiming at
+                # one moment; one held for the wait would be there at every sample.
+                samples = []
+                for _ in range(5):
+                    samples.append(
+                        await observer.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND state <> 'idle'"
+                            " AND pid <> pg_backend_pid() AND query NOT LIKE 'LISTEN%'"
+                        )
+                    )
+                    await asyncio.sleep(0.05)
             finally:
                 await observer.close()
-            assert busy == 0
+            assert min(samples) == 0 and max(samples) <= 1, samples
             # With 10 retains waiting on a pool of 2, other requests still answer at once.
             started = time.monotonic()
             assert (await srv.get("/queue/jobs")).status == 200
