@@ -112,7 +112,13 @@ async def running(config: ServerConfig, *, port: int = 0) -> AsyncIterator[Serve
     sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = await app.create_server(
-        sock=sock, return_asyncio_server=True, access_log=False, protocol=GuardedHttpProtocol
+        sock=sock,
+        return_asyncio_server=True,
+        access_log=False,
+        protocol=GuardedHttpProtocol,
+        # Accept connections only once the listeners have run: clients of a server that
+        # restarts on its port reconnect at once, and must not meet an app without a pool.
+        asyncio_server_kwargs={"start_serving": False},
     )
     assert server is not None
     await server.startup()

@@ -1,6 +1,6 @@
 """A RemoteWorker process for the tests: `python -m tests.tui.remote_proc URL QUEUE NAME`.
 
-Its handler works 20 ms per task (work, not a wait), so that a test can kill it mid-drain."""
+Its handler works 50 ms per task (work, not a wait), so that a test can kill it mid-drain."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pgqueue_tui.remote import RemoteWorker
 
 
 async def work(task: Task) -> int:
-    await asyncio.sleep(0.02)  # work
+    await asyncio.sleep(0.05)  # work
     return int(task.id)
 
 

@@ -173,7 +173,7 @@ async def test_graceful_stop_finishes_running_handlers_and_claims_no_more(
     async with working(worker) as run:
         await wait_for(lambda: worker.in_flight == 4, 10, "four handlers running")
         worker.stop()
-        await wait_for(lambda: not worker._retainer.running, 5, "retaining to stop")
+        await wait_for(lambda: not worker.retaining, 5, "retaining to stop")
         assert not run.done() and worker.in_flight == 4
         go.set()
         await asyncio.wait_for(run, 10)
@@ -218,10 +218,16 @@ async def test_a_killed_worker_process_loses_no_task(dsn: str, db: asyncpg.Conne
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         try:
-            await wait_for(
-                lambda: _count(db, "status = 'released'", 40), 30, "the process to drain some"
-            )
-            held = await db.fetch("SELECT id FROM pgqueue.task WHERE status = 'retained'")
+            held: list[asyncpg.Record] = []
+
+            async def some_done_some_held() -> bool:
+                nonlocal held
+                if not await _count(db, "status = 'released'", 20):
+                    return False
+                held = await db.fetch("SELECT id FROM pgqueue.task WHERE status = 'retained'")
+                return bool(held)
+
+            await wait_for(some_done_some_held, 30, "the process to drain some and hold some")
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
         finally:
@@ -260,7 +266,9 @@ async def test_a_server_restart_loses_nothing_and_releases_nothing_twice(
     async with serving(make_config(dsn)) as first:
         url = first.base
         port = int(url.split(":")[2].split("/")[0])
-        ids = await fill(url, "jobs", count)
+        # A retain the server answers while it stops claims tasks whose answer never
+        # arrives: they come back when their leases lapse (hence a short lease here).
+        ids = await fill(url, "jobs", count, lease=timedelta(seconds=2))
         workers = [remote(url, {"jobs": handler}, concurrency=8, wait=2.0) for _ in range(2)]
         runs = [asyncio.create_task(w.run()) for w in workers]
         await wait_for(lambda: sum(handled.values()) >= 500, 60, "the drain to be under way")
