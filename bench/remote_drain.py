@@ -73,7 +73,7 @@ async def drained(pool: asyncpg.Pool, queue: str, n: int) -> None:
         " AND status = 'released'"
     )
     while await pool.fetchval(query, NAMESPACE, queue) < n:  # noqa: ASYNC110
-        await asyncio.sleep(0.002)  # a poll of the database: the timer's resolution
+        await asyncio.sleep(0.01)  # a poll of the database: the timer's resolution
 
 
 async def timed(
@@ -117,8 +117,9 @@ async def remote(
         concurrency=args.concurrency,
         prefetch=args.prefetch,
         batch_size=args.batch,
-        flush_size=args.batch,
+        flush_size=args.flush_size,
         flush_interval=args.flush_interval,
+        retainers=args.retainers,
         wait=5.0,
         handle_signals=False,
     )
@@ -193,6 +194,8 @@ if __name__ == "__main__":
     parser.add_argument("--prefetch", type=int, default=100, help="remote: held beyond running")
     parser.add_argument("--batch", type=int, default=100, help="remote: retain/release size")
     parser.add_argument("--flush-interval", type=float, default=0.02, help="remote: seconds")
+    parser.add_argument("--flush-size", type=int, default=100, help="remote: results per PATCH")
+    parser.add_argument("--retainers", type=int, default=1, help="remote: retains in flight")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", help="write a cProfile of the last remote drain here")
     main(parser.parse_args())

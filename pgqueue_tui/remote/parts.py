@@ -72,12 +72,31 @@ class _Loop(BackgroundLoop):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
 
+class Seats:
+    """The worker's capacity (`concurrency + prefetch`) against the tasks it holds (buffered
+    and running) and those its retains under way have asked for; shared by its retainers."""
+
+    def __init__(self, capacity: int, buffer: collections.deque[Task], running: Callable[[], int]):
+        self.capacity = capacity
+        self.buffer = buffer
+        self._running = running
+        self.asked = 0
+
+    @property
+    def held(self) -> int:
+        return len(self.buffer) + self._running()
+
+    def free(self) -> int:
+        return self.capacity - self.held - self.asked
+
+
 class Retainer(_Loop):
-    """Retains tasks of `queues` into `buffer` while fewer than `capacity()` are held:
-    `limit` = the room left (at most `batch_size`), long-polling up to `wait` seconds when
-    none is ready. It waits for room until at least half a batch is free (or nothing is
-    held), so that retains stay batches. Passing trouble: retried with backoff; any other
-    error goes to `on_fatal` (the worker stops)."""
+    """Retains tasks of `queues` into `seats.buffer` while seats are free: `limit` = the free
+    seats (at most `batch_size`), long-polling up to `wait` seconds when none is ready. It
+    waits for room until at least half a batch is free (or nothing is held or asked for), so
+    that retains stay batches; several retainers share the seats to keep retains in flight
+    back to back. Passing trouble: retried with backoff; any other error goes to `on_fatal`
+    (the worker stops)."""
 
     def __init__(
         self,
@@ -85,24 +104,22 @@ class Retainer(_Loop):
         worker: str,
         queues: list[str],
         *,
-        capacity: Callable[[], int],
-        running: Callable[[], int],
+        seats: Seats,
         batch_size: int,
         wait: float,
         backoff: Backoff,
         on_claimed: Callable[[], None],
         on_fatal: Callable[[PgQueueError], None],
         stats: WorkerStats,
+        index: int = 0,
     ) -> None:
         super().__init__(interval=1.0, stop_timeout=0.2)
-        self.name = f"{worker}-retain"
+        self.name = f"{worker}-retain-{index}"
         self.client = client
         self.worker = worker
         self.queues = queues
-        self.buffer: collections.deque[Task] = collections.deque()
-        self.idle = asyncio.Event()  # set while a long-poll waits (tests, probes)
-        self._capacity = capacity
-        self._running = running
+        self.seats = seats
+        self.idle = asyncio.Event()  # set while a retain is under way (tests, probes)
         self.batch_size = batch_size
         self.wait = wait
         self.backoff = backoff
@@ -110,10 +127,6 @@ class Retainer(_Loop):
         self._on_fatal = on_fatal
         self.stats = stats
         self._room = asyncio.Event()
-
-    @property
-    def held(self) -> int:
-        return len(self.buffer) + self._running()
 
     def room_freed(self) -> None:
         self._room.set()
@@ -125,13 +138,15 @@ class Retainer(_Loop):
         await super().stop()
 
     async def tick(self) -> float | None:
-        capacity = self._capacity()
-        room = min(capacity - self.held, self.batch_size)
-        if room <= 0 or (self.held and room < min(self.batch_size, capacity) // 2):
+        seats = self.seats
+        room = min(seats.free(), self.batch_size)
+        busy = seats.held + seats.asked
+        if room <= 0 or (busy and room < min(self.batch_size, seats.capacity) // 2):
             self._room.clear()
             await self._room.wait()
             return 0
         self.idle.set()
+        seats.asked += room
         try:
             tasks = await self.client.next_tasks(
                 self.worker, *self.queues, limit=room, wait=self.wait
@@ -146,11 +161,12 @@ class Retainer(_Loop):
             await self.sleep(delay)
             return 0
         finally:
+            seats.asked -= room
             self.idle.clear()
         self.backoff.reset()
         if tasks:
             self.stats.claimed += len(tasks)
-            self.buffer.extend(tasks)
+            seats.buffer.extend(tasks)
             self._on_claimed()
         elif not self.wait:
             await self.sleep(1.0)  # a plain poll found nothing: do not spin

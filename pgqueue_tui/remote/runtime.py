@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import signal
@@ -28,6 +29,7 @@ from .parts import (
     Heartbeat,
     Releaser,
     Retainer,
+    Seats,
     default_name,
     retryable,
 )
@@ -44,7 +46,8 @@ class RemoteWorker:
 
     * at most `concurrency` handlers run at once; tasks are retained in batches sized to the
       free capacity (`concurrency + prefetch` minus those held, at most `batch_size`), each
-      retain a long-poll of up to `wait` seconds when nothing is ready;
+      retain a long-poll of up to `wait` seconds when nothing is ready; `retainers` retains
+      may be under way at once (more than one hides the round trip when tasks are short);
     * results are sent in batches (every `flush_interval` seconds, or `flush_size` results),
       each guarded by the worker's `name` (unique per process: the default is host-pid-random);
     * leases of held tasks are extended every `heartbeat_interval` seconds (default: a third
@@ -69,6 +72,7 @@ class RemoteWorker:
         concurrency: int = 16,
         prefetch: int = 0,
         batch_size: int = 100,
+        retainers: int = 1,
         wait: float = 30.0,
         grace_period: float = 30.0,
         handle_signals: bool = True,
@@ -104,19 +108,24 @@ class RemoteWorker:
         self._running: dict[Claim, asyncio.Task[None]] = {}
         self._abandoned: dict[Claim, str] = {}
         self._backoff = Backoff(retry_min, retry_max)
-        self._retainer = Retainer(
-            self.client,
-            self.name,
-            self.queues,
-            capacity=lambda: self.concurrency + self.prefetch,
-            running=lambda: len(self._running),
-            batch_size=max(1, min(batch_size, MAX_RETAIN)),
-            wait=wait,
-            backoff=self._backoff,
-            on_claimed=self._dispatch,
-            on_fatal=self._fatal,
-            stats=self.stats,
-        )
+        self._buffer: collections.deque[Task] = collections.deque()  # retained, not started
+        self._seats = Seats(concurrency + self.prefetch, self._buffer, lambda: len(self._running))
+        self._retainers = [
+            Retainer(
+                self.client,
+                self.name,
+                self.queues,
+                seats=self._seats,
+                batch_size=max(1, min(batch_size, MAX_RETAIN)),
+                wait=wait,
+                backoff=self._backoff,
+                on_claimed=self._dispatch,
+                on_fatal=self._fatal,
+                stats=self.stats,
+                index=index,
+            )
+            for index in range(max(1, retainers))
+        ]
         self._releaser = Releaser(
             self.client,
             self.name,
@@ -135,7 +144,7 @@ class RemoteWorker:
             on_lost=self._on_lost,
             on_cancel=self._on_cancel,
         )
-        self.idle = self._retainer.idle  # set while a retain waits for tasks
+        self.idle = self._retainers[0].idle  # set while a retain is under way
 
     # ---- public -------------------------------------------------------------------------
 
@@ -151,7 +160,12 @@ class RemoteWorker:
 
     @property
     def held(self) -> int:
-        return self._retainer.held
+        return self._seats.held
+
+    @property
+    def retaining(self) -> bool:
+        """Whether it still retains (False once stopping)."""
+        return any(retainer.running for retainer in self._retainers)
 
     @property
     def heartbeats(self) -> int:
@@ -164,7 +178,8 @@ class RemoteWorker:
         restore_signals = self._install_signals()
         try:
             if await self._start():
-                self._retainer.start()
+                for retainer in self._retainers:
+                    retainer.start()
                 self._releaser.start()
                 self._heartbeat.start()
                 await self._stopping.wait()
@@ -214,9 +229,9 @@ class RemoteWorker:
 
     def _dispatch(self) -> None:
         while len(self._running) < self.concurrency and not self._cancelled:
-            if not self._retainer.buffer:
+            if not self._buffer:
                 return
-            task = self._retainer.buffer.popleft()
+            task = self._buffer.popleft()
             job = asyncio.create_task(self._execute(task), name=f"{self.name}-task-{task.id}")
             self._running[(task.id, task.attempt)] = job
 
@@ -258,12 +273,13 @@ class RemoteWorker:
     def _finished(self, claim: Claim) -> None:
         self._running.pop(claim, None)
         self._dispatch()
-        self._retainer.room_freed()
+        for retainer in self._retainers:
+            retainer.room_freed()
 
     # ---- leases -------------------------------------------------------------------------
 
     def _held_claims(self) -> Iterator[Claim]:
-        for task in self._retainer.buffer:
+        for task in self._buffer:
             yield task.id, task.attempt
         for task in self._releaser.holding():
             yield task.id, task.attempt
@@ -273,7 +289,7 @@ class RemoteWorker:
         for claim in claims:
             log.warning("%s: lost the lease of task %d; abandoning it", self.name, claim[0])
             self._abandon(claim, "lost")
-        buffer = self._retainer.buffer
+        buffer = self._buffer
         kept = [t for t in buffer if (t.id, t.attempt) not in claims]
         self.stats.lost += len(buffer) - len(kept)
         buffer.clear()
@@ -292,15 +308,15 @@ class RemoteWorker:
 
     def _cancel_all(self) -> None:
         self._cancelled = True
-        self.stats.lost += len(self._retainer.buffer)  # not started: their leases lapse
-        self._retainer.buffer.clear()
+        self.stats.lost += len(self._buffer)  # not started: their leases lapse
+        self._buffer.clear()
         for job in list(self._running.values()):
             job.cancel()
 
     # ---- stopping -----------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
-        await self._retainer.stop()
+        await asyncio.gather(*(retainer.stop() for retainer in self._retainers))
         self._dispatch()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grace_period
