@@ -15,7 +15,7 @@ when something other than a pgqueue server answered.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -24,7 +24,7 @@ import aiohttp
 
 from pgqueue_core import codec
 from pgqueue_core.durations import to_ns
-from pgqueue_core.errors import InvalidArgument
+from pgqueue_core.errors import InvalidArgument, PgQueueError
 from pgqueue_core.models import (
     MISSING,
     Queue,
@@ -36,12 +36,23 @@ from pgqueue_core.models import (
     Ticker,
     TickerMeta,
 )
+from pgqueue_core.requests import TaskPatch
+from pgqueue_core.tasks import Lease
 
 from .config import DEFAULT_URL
 from .errors import ConnectionFailed, ProtocolError
 from .events import EventStream, check_types
 from .stream import StateHook, TickerStream
-from .transport import JSONHook, Page, Params, Transport, check_url, decoded
+from .transport import (
+    JSONHook,
+    Page,
+    Params,
+    Transport,
+    body_list,
+    check_url,
+    decoded,
+    response_error,
+)
 
 T = TypeVar("T")
 
@@ -64,6 +75,20 @@ _QUEUE = _decoder(Queue)
 _TASK = _decoder(Task)
 _TICKER = _decoder(Ticker)
 _SUMMARY = _decoder(QueueSummary)
+_LEASE = _decoder(Lease)
+
+PatchOutcome = Status | Lease | PgQueueError  # one item of `patch_tasks`
+
+
+def _patch_outcome(item: Any) -> PatchOutcome:
+    """An item of PATCH /task's answer: the release's status, the heartbeat's Lease, or the
+    error its envelope names (the class its key chooses)."""
+    error = item.get("error")
+    if error is not None:
+        return response_error(int(error["code"]), error, "/task", None)
+    if "leased_until" in item:
+        return _LEASE(item)
+    return Status(item["status"])
 
 
 def _task_body(queue: str, meta: TaskMeta) -> dict[str, Any]:
@@ -204,6 +229,63 @@ class Client(Transport):
         """Like create_task, and whether a new task was created (False: de-duplicated)."""
         status, doc = await self.request("POST", "/task", body=_task_body(queue, meta))
         return decoded(_TASK, doc, self.url + "/task"), status == 201
+
+    async def create_tasks(self, tasks: Sequence[tuple[str, TaskMeta]]) -> list[int]:
+        """Create many (queue, meta) tasks in one request, all or nothing; their ids in input
+        order (with a live `key`, the id of the task holding it)."""
+        body = [_task_body(queue, meta) for queue, meta in tasks]
+        doc = await self.call("POST", "/task", body=body)
+        return [int(i) for i in decoded(body_list, doc, self.url + "/task")[1]]
+
+    async def next_tasks(
+        self, worker: str, *queues: str, limit: int = 100, wait: timedelta | float = 0
+    ) -> list[Task]:
+        """Retain up to `limit` (≤ 1000) eligible tasks of `queues` (any queue when none is
+        named); when none is ready, wait up to `wait` (≤ 60 s) for some, holding no database
+        connection on the server. [] when none came."""
+        params: Params = [("worker", worker), ("limit", str(int(limit)))]
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        if seconds > 0:
+            params.append(("wait", f"{seconds:.3f}s"))
+        path = "/task"
+        if len(queues) == 1:
+            path = f"/task/{quote(queues[0], safe='')}"
+        else:
+            params.extend(("queue", queue) for queue in queues)
+        # The request may wait `wait` before the server answers: allow for it.
+        timeout = self.timeout + seconds
+        doc = await self.call("PUT", path, params=params, timeout=timeout)
+        if doc is None:
+            return []
+        url = self.url + path
+        return [decoded(_TASK, item, url) for item in decoded(body_list, doc, url)[1]]
+
+    async def patch_tasks(self, patches: Sequence[TaskPatch]) -> list[PatchOutcome]:
+        """Release (`fail`, `result`) or heartbeat (`heartbeat=True`, `lease`) many retained
+        tasks in one request; per patch in order: the released task's Status, the heartbeat's
+        Lease, or the error saying why not (NotFound, key `task_not_retained`, when the
+        task is no longer retained by that worker). One refused item fails no other."""
+        body = [codec.encode_input(p) for p in patches]
+        doc = await self.call("PATCH", "/task", body=body)
+        url = self.url + "/task"
+        return [decoded(_patch_outcome, item, url) for item in decoded(body_list, doc, url)[1]]
+
+    async def release_tasks(
+        self, worker: str | None, outcomes: Sequence[tuple[int, bool, Any]]
+    ) -> list[PatchOutcome]:
+        """Release many tasks: (id, success, result) each, guarded by `worker` when given."""
+        return await self.patch_tasks(
+            [TaskPatch(id=i, fail=not ok, result=r, worker=worker) for i, ok, r in outcomes]
+        )
+
+    async def extend_leases(
+        self, task_ids: Sequence[int], lease: timedelta | None = None, *, worker: str | None = None
+    ) -> list[PatchOutcome]:
+        """Heartbeat many retained tasks (lease default: each queue's); a Lease per task
+        still held (`cancel_requested` says whether a cancel was asked), else the error."""
+        return await self.patch_tasks(
+            [TaskPatch(id=i, heartbeat=True, lease=lease, worker=worker) for i in task_ids]
+        )
 
     async def next_task(self, worker: str, *queues: str) -> Task | None:
         """Retain the oldest eligible task of `queues` (any queue when none is named);

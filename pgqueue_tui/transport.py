@@ -159,10 +159,13 @@ class Transport:
         body: Any = MISSING,
         text: bool = False,
         notify: bool = True,
+        timeout: float | None = None,
     ) -> tuple[int, Any]:
         """Send one request; the status and the parsed JSON (None for an empty body), or
-        the body as a string with `text`. `notify=False` keeps it from `on_json`."""
+        the body as a string with `text`. `notify=False` keeps it from `on_json`; `timeout`
+        replaces the client's (a long-poll waits longer)."""
         url = self.url + path
+        timeout = self.timeout if timeout is None else timeout
         kwargs: dict[str, Any] = {} if body is MISSING else {"json": body}
         try:
             async with self.session().request(
@@ -170,14 +173,14 @@ class Transport:
                 url,
                 params=self.params(params),
                 headers=self.headers(),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=aiohttp.ClientTimeout(total=timeout),
                 **kwargs,
             ) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError:
-            raise ConnectionFailed(self.url, f"no answer within {self.timeout:g}s") from None
+            raise ConnectionFailed(self.url, f"no answer within {timeout:g}s") from None
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(self.url, connect_reason(exc)) from None
         if text and status < 400:
@@ -195,10 +198,16 @@ class Transport:
         return status, doc
 
     async def call(
-        self, method: str, path: str, *, params: Params | None = None, body: Any = MISSING
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        body: Any = MISSING,
+        timeout: float | None = None,
     ) -> Any:
         """`request` for the document only."""
-        return (await self.request(method, path, params=params, body=body))[1]
+        return (await self.request(method, path, params=params, body=body, timeout=timeout))[1]
 
     async def one(
         self,

@@ -102,15 +102,23 @@ def make_config(dsn: str, **changes: Any) -> ServerConfig:
 
 
 @contextlib.asynccontextmanager
-async def running(config: ServerConfig) -> AsyncIterator[Server]:
-    """Serve `config` on 127.0.0.1 at a port the OS picks, inside this event loop; the app
-    leaves Sanic's registry of apps when it stops."""
+async def running(config: ServerConfig, *, port: int = 0) -> AsyncIterator[Server]:
+    """Serve `config` on 127.0.0.1 at a port the OS picks (or `port`: a restart on the port
+    of a server that stopped), inside this event loop; the app leaves Sanic's registry of
+    apps when it stops."""
     app = create_app(config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = await app.create_server(
-        sock=sock, return_asyncio_server=True, access_log=False, protocol=GuardedHttpProtocol
+        sock=sock,
+        return_asyncio_server=True,
+        access_log=False,
+        protocol=GuardedHttpProtocol,
+        # Accept connections only once the listeners have run: clients of a server that
+        # restarts on its port reconnect at once, and must not meet an app without a pool.
+        asyncio_server_kwargs={"start_serving": False},
     )
     assert server is not None
     await server.startup()
