@@ -10,10 +10,10 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pgqueue_core import Handlers, Manager, PgQueueError, Worker, __version__
 from pgqueue_core.errors import InvalidArgument, NotFound, Unavailable
@@ -26,7 +26,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # bad command line, handlers not found, no database: the supervisor gives up
 EXIT_NOT_FOUND = 3  # a queue of the handlers does not exist (yet)
-EXIT_UNAVAILABLE = 4  # the database cannot be reached
+EXIT_UNAVAILABLE = 4  # the database (or the server) cannot be reached
+EXIT_AUTH = 5  # the server refused the token (as the other pgqueue commands)
 
 CHILD_ENV = "PGQUEUE_WORKER_CHILD"  # "<slot>:<supervisor pid>:<ports dir or empty>"
 
@@ -220,8 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         handlers = select(load_handlers(options.target), options.queues)
     except TargetError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    if options.url is not None:
-        return _fail(remote_unavailable(), EXIT_USAGE)
     try:
         if options.processes is not None and CHILD_ENV not in env:
             return supervise(options, env)
@@ -234,35 +233,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"unexpected {type(exc).__name__}: {exc} (PGQUEUE_DEBUG=1 shows more)", 1)
 
 
-def remote_unavailable() -> str:
-    """Why --url cannot run here: the RemoteWorker (pgqueue_tui/remote.py, built on another
-    branch) is missing, or not wired to this command yet. Wiring it: build it from
-    options.url/token/namespace/name/concurrency in place of the Manager + Worker of
-    run_worker (same handlers, same metrics collector), and drop this check."""
-    import importlib
-
-    try:
-        importlib.import_module("pgqueue_tui.remote")
-    except ImportError:
-        return (
-            "working over REST (--url) needs pgqueue_tui.remote, which this installation "
-            "lacks; connect to the database with --dsn instead"
-        )
-    return "working over REST (--url) is not wired to the RemoteWorker yet; use --dsn"
-
-
 async def run_worker(options: Options, handlers: Handlers, child: str | None) -> int:
-    """One Worker in this process until SIGTERM/SIGINT; the exit code."""
-    import asyncpg
-
-    from .metrics import serve, worker_registry
-
+    """One worker in this process until SIGTERM/SIGINT (the core Worker on the database, or
+    the RemoteWorker over REST); the exit code."""
     name, ports_dir, slot = options.name, None, ""
     if child is not None:
         slot, parent, ports = child.split(":", 2)
         _die_with_parent(int(parent))
         ports_dir = Path(ports) if ports else None
         name = f"{options.name}-{slot}"
+    try:
+        if options.url is not None:
+            return await _run_remote(options, handlers, name, ports_dir, slot)
+        return await _run_local(options, handlers, name, ports_dir, slot)
+    except NotFound as exc:
+        return _fail(str(exc), EXIT_NOT_FOUND)
+    except InvalidArgument as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except Unavailable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    except PgQueueError as exc:
+        code = EXIT_AUTH if exc.key in ("unauthorized", "forbidden") else EXIT_ERROR
+        return _fail(str(exc), code)
+
+
+async def _run_local(
+    options: Options, handlers: Handlers, name: str, ports_dir: Path | None, slot: str
+) -> int:
+    import asyncpg
+
     assert options.dsn is not None
     try:
         pool = await asyncpg.create_pool(
@@ -288,45 +287,77 @@ async def run_worker(options: Options, handlers: Handlers, child: str | None) ->
         )
         for queue in worker.queues:  # NotFound now, before it reports ready
             await manager.get_queue(queue)
-        server = None
-        if ports_dir is not None or options.metrics_port is not None:
-            # Under the supervisor, each process serves on a port of its own choosing on
-            # 127.0.0.1 and says which in ports_dir; the supervisor serves them all as one.
-            addr, port = (
-                ("127.0.0.1", 0) if ports_dir else (options.metrics_addr, options.metrics_port)
-            )
-            try:
-                server, port = serve(worker_registry(worker), port or 0, addr)
-            except OSError as exc:
-                return _fail(f"cannot serve metrics on {addr}:{port}: {exc}", EXIT_ERROR)
-            if ports_dir is not None:
-                _write_port(ports_dir / f"{slot}.port", port)
-            else:
-                log.info("metrics on http://%s:%d/metrics", addr, port)
-        log.info(
-            "worker %s ready: queues %s, namespace %s, concurrency %d",
-            name,
-            ", ".join(worker.queues),
-            options.namespace,
-            options.concurrency,
+        return await _serve(
+            options, worker, worker.run, ports_dir, slot, f"namespace {options.namespace}"
         )
-        try:
-            await worker.run()
-        finally:
-            if server is not None:
-                server.shutdown()
-        log.info("worker %s stopped: %s", name, _summary(worker))
-        return EXIT_OK
-    except NotFound as exc:
-        return _fail(str(exc), EXIT_NOT_FOUND)
-    except InvalidArgument as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except Unavailable as exc:
-        return _fail(str(exc), EXIT_UNAVAILABLE)
-    except PgQueueError as exc:
-        return _fail(str(exc), EXIT_ERROR)
     finally:
         await pool.close()
+
+
+async def _run_remote(
+    options: Options, handlers: Handlers, name: str, ports_dir: Path | None, slot: str
+) -> int:
+    from pgqueue_tui.remote import RemoteWorker
+
+    assert options.url is not None
+    worker = RemoteWorker(
+        options.url,
+        handlers,
+        name=name,
+        token=options.token,
+        namespace=options.namespace,
+        concurrency=options.concurrency,
+        prefetch=options.prefetch or 0,
+        grace_period=options.grace_period,
+    )
+    try:
+        for queue in worker.queues:  # NotFound (or no access) now, before it reports ready
+            await worker.client.get_queue(queue)
+    except BaseException:
+        await worker.client.close()
+        raise
+    where = f"server {options.url}, namespace {options.namespace}"
+    return await _serve(options, worker, worker.run, ports_dir, slot, where)
+
+
+async def _serve(
+    options: Options,
+    worker: Any,
+    run: Callable[[], Awaitable[None]],
+    ports_dir: Path | None,
+    slot: str,
+    where: str,
+) -> int:
+    """Serve the worker's metrics (if asked), run it until it stops; the exit code."""
+    from .metrics import serve, worker_registry
+
+    server = None
+    if ports_dir is not None or options.metrics_port is not None:
+        # Under the supervisor, each process serves on a port of its own choosing on
+        # 127.0.0.1 and says which in ports_dir; the supervisor serves them all as one.
+        addr, port = ("127.0.0.1", 0) if ports_dir else (options.metrics_addr, options.metrics_port)
+        try:
+            server, port = serve(worker_registry(worker), port or 0, addr)
+        except OSError as exc:
+            return _fail(f"cannot serve metrics on {addr}:{port}: {exc}", EXIT_ERROR)
+        if ports_dir is not None:
+            _write_port(ports_dir / f"{slot}.port", port)
+        else:
+            log.info("metrics on http://%s:%d/metrics", addr, port)
+    log.info(
+        "worker %s ready: queues %s, %s, concurrency %d",
+        worker.name,
+        ", ".join(worker.queues),
+        where,
+        options.concurrency,
+    )
+    try:
+        await run()
+    finally:
+        if server is not None:
+            server.shutdown()
+    log.info("worker %s stopped: %s", worker.name, _summary(worker))
+    return EXIT_OK
 
 
 def supervise(options: Options, env: dict[str, str]) -> int:
@@ -384,7 +415,7 @@ def supervise(options: Options, env: dict[str, str]) -> int:
                 server.shutdown()
 
 
-def _summary(worker: Worker) -> str:
+def _summary(worker: Any) -> str:
     s = worker.stats
     return (
         f"claimed {s.claimed}, succeeded {s.succeeded}, failed {s.failed} "

@@ -166,6 +166,8 @@ class Retainer(_Loop):
         self.backoff.reset()
         if tasks:
             self.stats.claimed += len(tasks)
+            for task in tasks:
+                self.stats.queue(task.queue).claimed += 1
             seats.buffer.extend(tasks)
             self._on_claimed()
         elif not self.wait:
@@ -284,8 +286,10 @@ class Releaser(_Loop):
         self.backoff.reset()
         self.stats.flushes += 1
         for outcome, answer in zip(batch, outcomes, strict=True):
+            counts = self.stats.queue(outcome.task.queue)
             if isinstance(answer, PgQueueError):
                 self.stats.lost += 1
+                counts.lost += 1
                 log.warning(
                     "%s: the result of task %d was refused (%s): the lease was lost, or an "
                     "earlier send was applied before its answer was lost",
@@ -295,10 +299,16 @@ class Releaser(_Loop):
                 )
             elif answer == Status.RELEASED:
                 self.stats.succeeded += 1
+                counts.succeeded += 1
             elif answer == Status.CANCELLED:
                 self.stats.cancelled += 1
+                counts.cancelled += 1
             else:
                 self.stats.failed += 1
+                counts.failed += 1
+                if answer == Status.RETRY:
+                    self.stats.retried += 1
+                    counts.retried += 1
         return True
 
 

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -237,7 +238,8 @@ class RemoteWorker:
 
     async def _execute(self, task: Task) -> None:
         claim = (task.id, task.attempt)
-        success, result = True, None
+        success, result, outcome = True, None, "success"
+        started = time.monotonic()
         try:
             result = await calls.call(
                 self.handlers[task.queue],
@@ -247,6 +249,7 @@ class RemoteWorker:
             )
         except asyncio.CancelledError:
             reason = self._abandoned.get(claim, "stopped")
+            outcome = "cancelled"
             if reason != "lost":
                 success = False
                 result = {
@@ -256,10 +259,15 @@ class RemoteWorker:
                     else f"worker {self.name} stopped before the handler finished",
                 }
         except Exception as exc:
-            success = False
+            success, outcome = False, "failure"
             result = {"error": type(exc).__name__, "message": str(exc)}
-        if self._abandoned.pop(claim, None) == "lost":
+        lost = self._abandoned.pop(claim, None) == "lost"
+        self.stats.observe_handler(
+            task.queue, "lost" if lost else outcome, time.monotonic() - started
+        )
+        if lost:
             self.stats.lost += 1  # handed on meanwhile: the result belongs to no claim
+            self.stats.queue(task.queue).lost += 1
             return self._finished(claim)
         if result is not None:
             try:

@@ -18,7 +18,15 @@ import pytest
 
 from pgqueue_core import Manager, QueueMeta, Status, TaskMeta
 
-from ..deploy.procs import ROOT, Proc, free_port, wait_for
+from ..deploy.procs import (
+    ROOT,
+    Proc,
+    free_port,
+    processes,
+    server_argv,
+    wait_for,
+    wait_healthy,
+)
 
 PGQUEUE = [sys.executable, "-m", "pgqueue_tui.cli"]
 HANDLERS = "tests.worker.cmd_handlers"
@@ -59,12 +67,67 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
-def test_no_database_and_remote_without_the_remote_worker() -> None:
+def test_no_database_and_an_unreachable_server() -> None:
     result = run(f"{HANDLERS}:tasks")
     assert result.returncode == 2 and "no database: give --dsn" in result.stderr
     result = run(f"{HANDLERS}:tasks", "--url", "http://127.0.0.1:1/api", "--token", "t")
-    assert result.returncode == 2 and "(--url)" in result.stderr, result.stderr
+    assert result.returncode == 4 and "cannot reach http://127.0.0.1:1/api" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_over_rest_with_only_a_url_and_a_token(
+    manager: Manager, dsn: str, tmp_path: Path
+) -> None:
+    """`--url`: the RemoteWorker, with the same handlers, metrics and exit codes."""
+    await manager.register_queue(QueueMeta(queue="jobs", retry_delay=timedelta(hours=1)))
+    port, metrics = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}/api"
+    token = "remote-worker-token-0123456789"
+    with processes() as started:
+        server = Proc(
+            "server", server_argv(dsn, port), tmp_path / "s.log", clean_env(PGQUEUE_TOKEN=token)
+        )
+        started.append(server)
+        async with aiohttp.ClientSession() as session:
+            await wait_healthy(session, server, base, 30)
+        remote = [*PGQUEUE, "--namespace", manager.namespace, "worker", f"{HANDLERS}:plain"]
+        denied = run(
+            f"{HANDLERS}:plain", "--namespace", manager.namespace, "--url", base, "--token", "no"
+        )
+        assert denied.returncode == 5 and "Traceback" not in denied.stderr, denied.stderr
+        unknown = run(f"{HANDLERS}:tasks", "--url", base, "--token", token)  # other namespace
+        assert unknown.returncode == 3 and "not found" in unknown.stderr, unknown.stderr
+
+        worker = Proc(
+            "worker",
+            [
+                *remote,
+                "--name",
+                "r1",
+                "--metrics-port",
+                str(metrics),
+                "--metrics-addr",
+                "127.0.0.1",
+            ],
+            tmp_path / "w.log",
+            clean_env(PGQUEUE_URL=base, PGQUEUE_TOKEN=token),
+        )
+        started.append(worker)
+        await worker.wait_output("worker r1 ready", 30)
+        assert f"server {base}" in worker.output()
+        ids = await manager.create_tasks("jobs", [TaskMeta(payload=p) for p in (1, 2, "boom")])
+
+        async def done() -> bool:
+            tasks = [await manager.get_task(i) for i in ids]
+            return [t.status for t in tasks] == [Status.RELEASED, Status.RELEASED, Status.RETRY]
+
+        await wait_for(done, 20, "the tasks to be run over REST")
+        assert [(await manager.get_task(i)).result for i in ids[:2]] == [2, 4]
+        text = await scrape(metrics)
+        assert sample(text, "pgqueue_worker_claimed_total", worker="r1", queue="jobs") == 3
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait_exit(30) == 0, worker.output()[-3000:]
+        assert "Traceback" not in worker.output()
 
 
 def test_unreachable_database_and_unknown_queue(dsn: str) -> None:
