@@ -8,8 +8,7 @@ import asyncpg
 import pytest
 
 from pgqueue_core import Conflict, InvalidArgument, Manager, NotFound, QueueMeta, Status, TaskMeta
-
-from .conftest import shift_task
+from tests.support.db import shift_task
 
 
 async def test_cancel_a_waiting_task(manager: Manager, queue: str) -> None:

@@ -10,8 +10,7 @@ import asyncpg
 import pytest
 
 from pgqueue_core import InvalidArgument, Manager, NotFound, QueueMeta, Status, Task, TaskMeta
-
-from .conftest import db_now, shift_task
+from tests.support.db import db_now, shift_task
 
 
 @pytest.fixture

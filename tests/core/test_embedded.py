@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,7 @@ import pytest
 
 from pgqueue_core import Manager, QueueMeta, TaskMeta, embedded
 from pgqueue_core.embedded import EmbeddedError, EmbeddedPostgres, bundled_bindirs, connects
+from tests.support.net import free_port
 
 
 @pytest.fixture
@@ -87,13 +87,6 @@ async def test_start_connect_reuse_stop(data_dir: Path) -> None:
         new_pid = server.pid
         assert new_pid is not None and new_pid != pid
     assert not pid_alive(new_pid)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_also_listens_on_a_port(data_dir: Path) -> None:

@@ -8,8 +8,8 @@ from datetime import timedelta
 import asyncpg
 
 from pgqueue_core import Maintenance, Manager, QueueMeta, Status, System, Task, TaskMeta
-
-from .conftest import eventually, shift_task
+from tests.support.db import shift_task
+from tests.support.waiting import value_when
 
 
 async def stored_status(conn: asyncpg.Connection, task_id: int) -> str | None:
@@ -27,7 +27,7 @@ async def test_one_second_ttl_expires_on_read_and_is_never_retained(
     assert task.status is Status.NEW
     assert task.dies_at == task.created_at + timedelta(seconds=1)
     # Wait for the database clock to pass dies_at, reading the task as a client would.
-    expired = await eventually(
+    expired = await value_when(
         lambda: manager.get_task(task.id), lambda t: t.status is Status.EXPIRED
     )
     assert expired.finished_at == task.dies_at

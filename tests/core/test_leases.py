@@ -17,8 +17,7 @@ from pgqueue_core import (
     System,
     TaskMeta,
 )
-
-from .conftest import db_now, shift_task
+from tests.support.db import db_now, shift_task
 
 
 async def test_claim_sets_the_queue_lease(manager: Manager, conn: asyncpg.Connection) -> None:

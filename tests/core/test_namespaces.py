@@ -20,8 +20,7 @@ from pgqueue_core import (
     TickerMeta,
 )
 from pgqueue_core.queries import channel
-
-from .conftest import _NoDatabase
+from tests.support.db import NoDatabase
 
 
 @pytest.mark.parametrize(
@@ -36,7 +35,7 @@ from .conftest import _NoDatabase
     ],
 )
 async def test_valid_names_are_normalised(given: str, bound: str) -> None:
-    mgr = await Manager.new(_NoDatabase(), given, migrate_schema=False)
+    mgr = await Manager.new(NoDatabase(), given, migrate_schema=False)
     assert mgr.namespace == bound
 
 
@@ -45,18 +44,18 @@ async def test_valid_names_are_normalised(given: str, bound: str) -> None:
 )
 async def test_invalid_names_are_rejected(name: str) -> None:
     with pytest.raises(InvalidArgument):
-        await Manager.new(_NoDatabase(), name)
+        await Manager.new(NoDatabase(), name)
 
 
 async def test_non_string_name_is_rejected() -> None:
     with pytest.raises(InvalidArgument):
-        await Manager.new(_NoDatabase(), 42)  # type: ignore[arg-type]
+        await Manager.new(NoDatabase(), 42)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", ["pgqueue", "PGQUEUE", " pgqueue "])
 async def test_reserved_namespace_cannot_be_bound(name: str) -> None:
     with pytest.raises(InvalidArgument, match="reserved"):
-        await Manager.new(_NoDatabase(), name)
+        await Manager.new(NoDatabase(), name)
 
 
 async def test_with_namespace_rejects_reserved(offline: Manager) -> None:

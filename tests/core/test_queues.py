@@ -17,8 +17,7 @@ from pgqueue_core import (
     Status,
     TaskMeta,
 )
-
-from .conftest import shift_task
+from tests.support.db import shift_task
 
 
 async def test_register_new_queue_gets_defaults(manager: Manager) -> None:

@@ -18,8 +18,7 @@ from pgqueue_core import (
     Task,
     TaskMeta,
 )
-
-from .conftest import db_now, shift_task
+from tests.support.db import db_now, shift_task
 
 
 async def claim(manager: Manager, queue: str, worker: str = "w") -> Task:

@@ -17,8 +17,7 @@ from pgqueue_core import (
     Status,
     TaskMeta,
 )
-
-from .conftest import db_now, shift_task
+from tests.support.db import db_now, shift_task
 
 
 async def test_create_task_fields(manager: Manager, conn: asyncpg.Connection) -> None:

@@ -11,8 +11,7 @@ import asyncpg
 import pytest
 
 from pgqueue_core import Conflict, InvalidArgument, Manager, NotFound, Ticker, TickerMeta
-
-from .conftest import db_now, wait_blocked
+from tests.support.db import db_now, wait_blocked
 
 HOUR = timedelta(hours=1)
 

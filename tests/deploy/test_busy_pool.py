@@ -11,8 +11,7 @@ import time
 import asyncpg
 
 from pgqueue_core import Manager, QueueMeta, System
-
-from ..conftest import close_pool
+from tests.support.db import close_pool
 
 
 async def test_waiters_get_connections_under_sustained_load(dsn: str) -> None:

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 
 from pgqueue_core import __version__
-
-from .procs import ROOT
+from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from pgqueue_server.config import DEFAULT_PREFIX, parse_run_args
-
-from .procs import ROOT
+from tests.support import ROOT
 
 DOCKER = ROOT / "docker"
 

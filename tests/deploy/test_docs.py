@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .procs import ROOT
+from tests.support import ROOT
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -13,10 +13,12 @@ import aiohttp
 import asyncpg
 
 from pgqueue_core import Manager, TaskMeta
-
-from ..conftest import close_pool
-from .conftest import PgBouncer
-from .procs import ROOT, Proc, free_port, wait_for
+from tests.support import ROOT
+from tests.support.db import close_pool
+from tests.support.net import free_port
+from tests.support.pgbouncer import PgBouncer
+from tests.support.processes import Proc
+from tests.support.waiting import wait_for
 
 EXAMPLE = ROOT / "examples" / "worker.py"
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .procs import ROOT
+from tests.support import ROOT
 
 DSN = "postgresql://u@127.0.0.1:5432/db?sslmode=disable&application_name=a b"
 

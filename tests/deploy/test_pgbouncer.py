@@ -34,10 +34,12 @@ from pgqueue_core import (
     Worker,
 )
 from pgqueue_server.config import parse_run_args
+from tests.support.db import close_pool, with_database
+from tests.support.net import free_port
+from tests.support.pgbouncer import PgBouncer
+from tests.support.processes import Proc, server_argv, wait_healthy
+from tests.support.waiting import wait_for
 
-from ..conftest import close_pool, with_database
-from .conftest import PgBouncer
-from .procs import Proc, free_port, server_argv, wait_for, wait_healthy
 from .sse import Received, read_events
 
 

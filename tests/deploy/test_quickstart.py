@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .procs import ROOT
+from tests.support import ROOT
 
 QUICKSTART = ROOT / "examples" / "quickstart.py"
 

@@ -23,16 +23,10 @@ import asyncpg
 import pytest
 
 from pgqueue_core import Manager, QueueMeta
+from tests.support.net import free_port
+from tests.support.processes import Proc, processes, server_argv, wait_healthy, with_query
+from tests.support.waiting import wait_for
 
-from .procs import (
-    Proc,
-    free_port,
-    processes,
-    server_argv,
-    wait_for,
-    wait_healthy,
-    with_query,
-)
 from .sse import Received, read_events
 from .worker_proc import PROOF_DDL
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
-from .procs import ROOT, Proc, free_port, server_argv, wait_healthy
+from tests.support import ROOT
+from tests.support.net import free_port
+from tests.support.processes import Proc, server_argv, wait_healthy
 
 README = ROOT / "README.md"
 

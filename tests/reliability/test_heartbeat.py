@@ -15,9 +15,8 @@ import asyncio
 import asyncpg
 
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
-
-from ..conftest import running
-from .conftest import wait_until
+from tests.support.waiting import wait_for
+from tests.support.worker import running_worker
 
 N = 20_000
 
@@ -44,8 +43,8 @@ async def test_heartbeat_keeps_tasks_claimed_meanwhile(pool: asyncpg.Pool) -> No
         maintenance=False,
         heartbeat_interval=0.01,
     )
-    async with running(worker):
-        await wait_until(
+    async with running_worker(worker):
+        await wait_for(
             lambda: everything.is_set() or worker.stats.lost > 0, 30, "all handled or a drop"
         )
     assert worker.stats.lost == 0, worker.stats

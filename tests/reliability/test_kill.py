@@ -18,8 +18,9 @@ import asyncpg
 
 from pgqueue_core.embedded import EmbeddedPostgres
 from pgqueue_tui.client import Client
-
-from .conftest import ServerProcess, call, session, tcp_dsn, wait_until
+from tests.support.cluster import tcp_dsn
+from tests.support.processes import ServerProcess, call, http_session
+from tests.support.waiting import wait_for
 
 TASKS = 400
 WORKERS = 8
@@ -79,7 +80,7 @@ async def test_server_killed_mid_load(cluster: EmbeddedPostgres, tmp_path: Path)
     db = await asyncpg.connect(cluster.dsn)
     workers: list[asyncio.Task[None]] = []
     try:
-        async with session() as http:
+        async with http_session() as http:
             await server.wait_healthy(http, 30)
             base = server.base
             # A short lease and backoff, so that rescued tasks run again within the test.
@@ -109,8 +110,8 @@ async def test_server_killed_mid_load(cluster: EmbeddedPostgres, tmp_path: Path)
                     await db.fetchval("SELECT count(*) FROM pgqueue.task WHERE status = 'released'")
                 )
 
-            await wait_until(lambda: sum(w.done for w in rest) >= TASKS // 3, 60, "a third done")
-            await wait_until(lambda: len(tickers) >= 1, 10, "a ticker before the kill")
+            await wait_for(lambda: sum(w.done for w in rest) >= TASKS // 3, 60, "a third done")
+            await wait_for(lambda: len(tickers) >= 1, 10, "a ticker before the kill")
             hoarded = []
             for _ in range(HOARDED):
                 status, task, _, _ = await call(http, "PUT", base + "/task/jobs?worker=hoarder")
@@ -122,12 +123,12 @@ async def test_server_killed_mid_load(cluster: EmbeddedPostgres, tmp_path: Path)
             killed_at = time.monotonic()
             server.start()  # the same port, the same flags
             restarted = await server.wait_healthy(http, 30)
-            await wait_until(lambda: any(t > killed_at for t in tickers), 20, "tickers again")
+            await wait_for(lambda: any(t > killed_at for t in tickers), 20, "tickers again")
 
             async def all_released() -> bool:
                 return await released() == TASKS
 
-            drained = await wait_until(all_released, 60, "every task to be released")
+            drained = await wait_for(all_released, 60, "every task to be released")
             finished.set()
             await asyncio.gather(*workers)
             listener.cancel()

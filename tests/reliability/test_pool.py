@@ -11,8 +11,9 @@ from pathlib import Path
 import asyncpg
 
 from pgqueue_core.embedded import EmbeddedPostgres
-
-from .conftest import call, serving, session, tcp_dsn, wait_until
+from tests.support.cluster import tcp_dsn
+from tests.support.processes import call, http_session, serving
+from tests.support.waiting import wait_for
 
 POOL = 3
 ACQUIRE = 1.0
@@ -24,7 +25,7 @@ async def test_pool_exhaustion_is_503_then_recovers(
 ) -> None:
     log = tmp_path / "server.log"
     flags = ("--pool-size", str(POOL), "--acquire-timeout", str(ACQUIRE))
-    async with serving(tcp_dsn(cluster), log, *flags) as server, session(30) as http:
+    async with serving(tcp_dsn(cluster), log, *flags) as server, http_session(30) as http:
         base = server.base
         status, _, _, _ = await call(http, "POST", base + "/queue", json={"queue": "jobs"})
         assert status == 201
@@ -47,7 +48,7 @@ async def test_pool_exhaustion_is_503_then_recovers(
                     )
                 )
 
-            await wait_until(waiting, 10, "requests to wait on the lock")
+            await wait_for(waiting, 10, "requests to wait on the lock")
             done, _ = await asyncio.wait(requests, timeout=ACQUIRE + 2.0)
             refused = [t.result() for t in done]
             # Health needs a connection too: 503 within the bound as well.

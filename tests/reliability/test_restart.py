@@ -10,8 +10,7 @@ import asyncpg
 
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, Worker
 from pgqueue_core.embedded import EmbeddedPostgres
-
-from ..conftest import running
+from tests.support.worker import running_worker
 
 
 async def test_worker_drains_through_a_postgres_restart(
@@ -37,7 +36,7 @@ async def test_worker_drains_through_a_postgres_restart(
         return total == n
 
     worker = Worker(manager, "survivor", {"jobs": handle}, concurrency=16, handle_signals=False)
-    async with running(worker) as run:
+    async with running_worker(worker) as run:
         async with asyncio.timeout(60):
             await third.wait()
         await asyncio.to_thread(cluster.stop)  # fast shutdown: every connection is cut

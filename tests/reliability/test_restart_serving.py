@@ -18,9 +18,11 @@ import asyncpg
 from pgqueue_core import Manager, QueueMeta, Task, TaskMeta, TickerMeta, Worker
 from pgqueue_core.embedded import EmbeddedPostgres
 from pgqueue_tui.client import Client
-
-from ..conftest import running
-from .conftest import call, close_promptly, serving, session, tcp_dsn, wait_until
+from tests.support.cluster import tcp_dsn
+from tests.support.db import close_promptly
+from tests.support.processes import call, http_session, serving
+from tests.support.waiting import wait_for
+from tests.support.worker import running_worker
 
 NAMESPACE = "chaos"
 BULK = 2000  # created up front; the producer adds more through the API all along
@@ -87,8 +89,8 @@ async def test_postgres_restart_under_server_and_worker(
     flags = ("--namespace", NAMESPACE, "--acquire-timeout", "1")
     async with (
         serving(tcp_dsn(cluster), log, *flags) as server,
-        session() as http,
-        running(worker),
+        http_session() as http,
+        running_worker(worker),
     ):
         producer = Producer(http, server.base)
         tickers: list[tuple[float, str]] = []
@@ -103,7 +105,7 @@ async def test_postgres_restart_under_server_and_worker(
         try:
             async with asyncio.timeout(60):
                 await third.wait()
-            await wait_until(lambda: len(tickers) >= 1, 10, "a ticker before the restart")
+            await wait_for(lambda: len(tickers) >= 1, 10, "a ticker before the restart")
 
             async def health() -> int:
                 return (await call(http, "GET", server.base + "/health"))[0]
@@ -112,7 +114,7 @@ async def test_postgres_restart_under_server_and_worker(
             down_at = time.monotonic()
             assert await health() == 503
             created_before = producer.created
-            await wait_until(lambda: producer.refused["503"] > 0, 10, "the API to answer 503")
+            await wait_for(lambda: producer.refused["503"] > 0, 10, "the API to answer 503")
             await asyncio.sleep(OUTAGE - (time.monotonic() - down_at))  # the outage itself
             await asyncio.to_thread(cluster.start)
             outage = time.monotonic() - down_at
@@ -121,27 +123,27 @@ async def test_postgres_restart_under_server_and_worker(
             async def healthy() -> bool:
                 return await health() == 200
 
-            server_back = await wait_until(healthy, 30, "the server to be healthy again")
-            await wait_until(
+            server_back = await wait_for(healthy, 30, "the server to be healthy again")
+            await wait_for(
                 lambda: producer.created > created_before + 50, 30, "the producer to resume"
             )
-            stream_back = await wait_until(
+            stream_back = await wait_for(
                 lambda: any(at > up_at for at, _ in tickers), 30, "tickers to flow again"
             )
             producer.stopping.set()
             await tasks[0]
             total = BULK + producer.created
-            await wait_until(lambda: len(runs) == total, 60, f"every task to run ({worker.stats})")
+            await wait_for(lambda: len(runs) == total, 60, f"every task to run ({worker.stats})")
 
             async def all_released() -> bool:
                 released, _ = await manager.list_tasks(queue="jobs", status="released", limit=1)
                 return released == total
 
-            await wait_until(all_released, 30, "every task to be released")
+            await wait_for(all_released, 30, "every task to be released")
             drained = time.monotonic() - up_at
             notifier = manager.notifier
             assert notifier.reconnects >= 1
-            await wait_until(lambda: notifier.connected, 30, "LISTEN to be re-subscribed")
+            await wait_for(lambda: notifier.connected, 30, "LISTEN to be re-subscribed")
         finally:
             for task in tasks:
                 task.cancel()

@@ -15,8 +15,9 @@ from typing import Any
 import aiohttp
 
 from pgqueue_core.embedded import EmbeddedPostgres
-
-from .conftest import call, freeze, serving, session, tcp_dsn, thaw, wait_until
+from tests.support.cluster import freeze, tcp_dsn, thaw
+from tests.support.processes import call, http_session, serving
+from tests.support.waiting import wait_for
 
 # Every endpoint, as (method, path, options); {id} is a task of the queue.
 CALLS: list[tuple[str, str, dict[str, Any]]] = [
@@ -92,13 +93,13 @@ async def test_database_stopped_then_back(cluster: EmbeddedPostgres, tmp_path: P
     log = tmp_path / "server.log"
     async with (
         serving(tcp_dsn(cluster), log, "--acquire-timeout", "1") as server,
-        session() as http,
+        http_session() as http,
     ):
         base = server.base
         task_id = await _setup(http, base)
         before: list[float] = []
         early = asyncio.create_task(_read_tickers(base + "/ticker/next", before))
-        await wait_until(lambda: len(before) >= 1, 10, "a ticker before the outage")
+        await wait_for(lambda: len(before) >= 1, 10, "a ticker before the outage")
 
         await asyncio.to_thread(cluster.stop)
         down_at = time.monotonic()
@@ -114,11 +115,11 @@ async def test_database_stopped_then_back(cluster: EmbeddedPostgres, tmp_path: P
 
         # Every endpoint works again, nothing restarted by hand.
         recovery = await _recovered(http, base, task_id)
-        await wait_until(lambda: any(t > up_at for t in before), 10, "the old stream to resume")
+        await wait_for(lambda: any(t > up_at for t in before), 10, "the old stream to resume")
         # Each firing goes to one stream: with the old one gone the new one must get the next
         # (while both are open the old one may win every race for the 1 s ticker).
         await _stop_reading(early)
-        await wait_until(lambda: len(during) >= 1, 10, "the stream opened in the outage")
+        await wait_for(lambda: len(during) >= 1, 10, "the stream opened in the outage")
         await _stop_reading(late)
     output = log.read_text()
     assert "Traceback" not in output
@@ -130,7 +131,7 @@ async def test_database_frozen_then_back(cluster: EmbeddedPostgres, tmp_path: Pa
     server's own timeouts (acquire, query) bound a request."""
     log = tmp_path / "server.log"
     flags = ("--acquire-timeout", "1", "--query-timeout", "1.5")
-    async with serving(tcp_dsn(cluster), log, *flags) as server, session() as http:
+    async with serving(tcp_dsn(cluster), log, *flags) as server, http_session() as http:
         base = server.base
         task_id = await _setup(http, base)
         freeze(cluster)
@@ -156,7 +157,7 @@ async def _recovered(http: aiohttp.ClientSession, base: str, task_id: int) -> fl
         status, _, _, _ = await call(http, "GET", base + "/health")
         return status == 200
 
-    recovery = await wait_until(healthy, 15, "health to turn 200 again")
+    recovery = await wait_for(healthy, 15, "health to turn 200 again")
     for method, path, options in CALLS:
         status, body, _, _ = await call(http, method, base + path.format(id=task_id), **options)
         assert status < 400 or status in (404, 409), (method, path, status, body)

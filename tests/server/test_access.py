@@ -11,8 +11,7 @@ from typing import Any
 import asyncpg
 
 from pgqueue_server.auth import Access, TokenScope
-
-from .conftest import Server, make_config, running
+from tests.support.server import Server, make_config, serving_app
 
 ADMIN = "access-admin-token-0123456789"
 READER = "access-reader-token-0123456789"
@@ -49,7 +48,7 @@ async def _state(dsn: str) -> list[Any]:
 async def test_every_route_that_writes_is_refused_to_a_read_only_token(dsn: str) -> None:
     reader = TokenScope(name="reader", read_only=True)
     config = make_config(dsn, token=ADMIN, tokens=((READER, reader),), maintenance=False)
-    async with running(config) as srv:
+    async with serving_app(config) as srv:
         # One name for the queue and the ticker: `<name>` finds either.
         assert (await srv.post("/queue", {"queue": "jobs"})).status == 201
         task = await srv.post("/task", {"queue": "jobs", "payload": 1})

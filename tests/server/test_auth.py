@@ -7,8 +7,7 @@ import logging
 import pytest
 
 from pgqueue_server.auth import TokenScope
-
-from .conftest import Server, make_config, running
+from tests.support.server import Server, make_config, serving_app
 
 TOKEN = "s3cret-token-value"
 
@@ -20,7 +19,7 @@ async def test_no_token_configured(server: Server) -> None:
 
 async def test_token_required(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    async with running(make_config(dsn, token=TOKEN)) as srv:
+    async with serving_app(make_config(dsn, token=TOKEN)) as srv:
         assert (await srv.get("/health", token="")).status == 200
         for path in ("/queue", "/task", "/ticker", "/namespace", "/metrics", "/openapi.json"):
             missing = await srv.get(path, token="")
@@ -47,7 +46,7 @@ async def test_scoped_tokens(dsn: str) -> None:
     reader = TokenScope("reader", frozenset({"alpha"}), read_only=True)
     writer = TokenScope("writer", frozenset({"alpha"}))
     config = make_config(dsn, token=TOKEN, tokens=(("r-token", reader), ("w-token", writer)))
-    async with running(config) as srv:
+    async with serving_app(config) as srv:
         alpha, beta = {"namespace": "alpha"}, {"namespace": "beta"}
         assert (
             await srv.post("/queue", {"queue": "q"}, params=alpha, token="w-token")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from .conftest import Server
+from tests.support.server import Server
 
 
 @pytest.fixture

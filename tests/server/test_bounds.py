@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from .conftest import Reply, Server, open_stream
+from tests.support.server import Reply, Server, open_stream
 
 HUGE_DURATIONS = [
     "P99999999999D",

@@ -18,8 +18,8 @@ from pgqueue_core import InvalidArgument
 from pgqueue_server.cli import run_main
 from pgqueue_server.config import ServerConfig, parse_addr, parse_run_args, redact_dsn
 from pgqueue_server.tls import check_tls_files, has_subject_alt_name
-
-from .conftest import free_port, http_session, serve_process, wait_exit, wait_up
+from tests.support.net import free_port
+from tests.support.processes import http_session, serve_process, wait_exit, wait_up
 
 TOKEN = "cli-secret-token"
 

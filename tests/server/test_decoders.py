@@ -32,8 +32,8 @@ from sanic import Sanic
 from pgqueue_core import NotFound, QueueMeta, TaskMeta, TickerMeta
 from pgqueue_server import ServerConfig
 from pgqueue_server.auth import TokenScope
+from tests.support.server import make_config
 
-from .conftest import make_config
 from .decoders import FIELDS, PATH, QUERY, RETAINED, WORKER, Call, Route, Sweep, batches, discover
 from .rawhttp import RawReply, exchange, port_of, request
 from .threaded import ThreadedServer, served_in_thread

@@ -12,7 +12,9 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import Server, make_config, open_stream, running, wait_for
+from tests.support.server import Server, make_config, open_stream, serving_app
+from tests.support.waiting import wait_for
+
 from .rawhttp import connection, exchange, port_of, request
 
 
@@ -59,7 +61,7 @@ async def test_hang_up_while_the_handler_awaits_the_database(
 ) -> None:
     caplog.set_level(logging.INFO)
     # No maintenance loop: the only session that waits for the lock is the request's.
-    async with running(make_config(dsn, maintenance=False)) as srv:
+    async with serving_app(make_config(dsn, maintenance=False)) as srv:
         port = port_of(srv.base)
         async with _queue_table_locked(dsn) as locker:
             async with connection(port) as (_, writer):
@@ -80,7 +82,7 @@ async def test_hang_up_while_the_handler_awaits_the_database(
 
 async def test_hang_up_during_the_request_body(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    async with running(make_config(dsn)) as srv:
+    async with serving_app(make_config(dsn)) as srv:
         port = port_of(srv.base)
         async with connection(port) as (reader, writer):
             head = request("POST", "/api/queue", [(b"Expect", b"100-continue")], b"x" * 100)
@@ -140,7 +142,7 @@ async def test_hang_up_while_a_stream_claims_a_firing(
     back, and the firing goes to the next stream. (Streams use a quarter of the pool at once:
     one claim waits for the lock, the others for a stream slot.)"""
     caplog.set_level(logging.INFO)
-    async with running(make_config(dsn, maintenance=False, max_streams_per_token=0)) as srv:
+    async with serving_app(make_config(dsn, maintenance=False, max_streams_per_token=0)) as srv:
         port = port_of(srv.base)
         assert (await srv.post("/ticker", {"ticker": "tick", "interval": "1h"})).status == 201
         # Statistics are a snapshot per transaction: the lock's holder cannot watch them.
@@ -184,7 +186,7 @@ async def test_streams_closed_at_once_log_no_error(
     or ConnectionError "unexpected connection_lost() call" when it negotiates TLS) at ERROR
     in every such run (3 to 26 times in 600 streams)."""
     caplog.set_level(logging.ERROR)
-    async with running(make_config(dsn, max_streams_per_token=0)) as srv:
+    async with serving_app(make_config(dsn, max_streams_per_token=0)) as srv:
         port = port_of(srv.base)
         assert (await srv.post("/ticker", {"ticker": "tick", "interval": "1s"})).status == 201
         for _ in range(400):

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from pgqueue_core import Manager
-
-from .conftest import Reply, Server, make_config, running
+from tests.support.server import Reply, Server, make_config, serving_app
 
 PAST = "2001-01-01T00:00:00Z"
 BIG = "9" * 5000
@@ -157,7 +156,7 @@ async def test_wrong_method_is_405(server: Server) -> None:
 
 
 async def test_oversized_body_is_413(dsn: str) -> None:
-    async with running(make_config(dsn, max_body=1024)) as srv:
+    async with serving_app(make_config(dsn, max_body=1024)) as srv:
         big = {"queue": "jobs", "payload": "x" * 2048}
         _assert_error(await srv.post("/task", big), 413, "body_too_large")
         # The connection was dropped; the server carries on.

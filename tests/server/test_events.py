@@ -13,8 +13,8 @@ import pytest
 
 from pgqueue_core import TaskMeta
 from pgqueue_server.auth import TokenScope
-
-from .conftest import Event, EventStream, Server, make_config, open_stream, running, wait_for
+from tests.support.server import Event, EventStream, Server, make_config, open_stream, serving_app
+from tests.support.waiting import wait_for
 
 
 async def _until(stream: EventStream, predicate: Any, within: float = 10) -> list[Event]:
@@ -140,7 +140,7 @@ async def test_scoped_like_every_route(dsn: str) -> None:
         ("other-token", TokenScope("other", frozenset({"b"}))),
     )
     config = make_config(dsn, token="admin-token", tokens=scopes)
-    async with running(config) as srv:
+    async with serving_app(config) as srv:
         reply = await srv.get("/events", params={"namespace": "a"}, token="other-token")
         assert reply.status == 403 and reply.json["error"] == "forbidden"
         assert (await srv.get("/events", token="")).status == 401

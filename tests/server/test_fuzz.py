@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port, http_session, serve_process, wait_up
+from tests.support.net import free_port
+from tests.support.processes import http_session, serve_process, wait_up
 
 # A fixed seed keeps CI deterministic; set PGQUEUE_FUZZ_SEED to explore other inputs.
 SEED = os.environ.get("PGQUEUE_FUZZ_SEED", "20261128")

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.server import Server
+
 from . import gowire
-from .conftest import Server
 from .gowire import (
     ERROR,
     NAMESPACE_LIST,

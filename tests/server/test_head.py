@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import Server, make_config, open_stream, running
+from tests.support.server import Server, make_config, open_stream, serving_app
+
 from .rawhttp import RawReply, closed_after, connection, exchange, port_of, read_reply, request
 
 TOKEN = "head-test-token-0123456789"
@@ -62,7 +63,7 @@ def _targets(srv: Server, values: dict[str, str]) -> list[tuple[str, Any]]:
 
 
 async def test_every_get_route_answers_head(dsn: str) -> None:
-    async with running(make_config(dsn)) as srv:
+    async with serving_app(make_config(dsn)) as srv:
         values = await _fill(srv)
         port = port_of(srv.base)
         targets = _targets(srv, values)
@@ -85,7 +86,7 @@ async def test_every_get_route_answers_head(dsn: str) -> None:
 
 
 async def test_head_needs_the_token_get_needs(dsn: str) -> None:
-    async with running(make_config(dsn, token=TOKEN)) as srv:
+    async with serving_app(make_config(dsn, token=TOKEN)) as srv:
         port = port_of(srv.base)
         assert (await _head(port, "/api/health", [])).status == 200
         for target in ("/api/queue", "/api/ticker/next", "/api/metrics"):
@@ -96,7 +97,7 @@ async def test_head_needs_the_token_get_needs(dsn: str) -> None:
 
 
 async def test_head_on_a_stream_claims_nothing(dsn: str) -> None:
-    async with running(make_config(dsn, max_streams_per_token=1)) as srv:
+    async with serving_app(make_config(dsn, max_streams_per_token=1)) as srv:
         port = port_of(srv.base)
         assert (await srv.post("/ticker", {"ticker": "tick", "interval": "1h"})).status == 201
         before = (await srv.get("/ticker/tick")).json["timestamp"]
@@ -125,7 +126,7 @@ async def test_head_on_a_stream_logs_no_error(dsn: str, caplog: pytest.LogCaptur
     head with `response.eof()`, which awaited Sanic's plain-function HEAD writer: every HEAD
     logged "TypeError: object NoneType can't be used in 'await' expression" at ERROR."""
     caplog.set_level(logging.ERROR)
-    async with running(make_config(dsn)) as srv:
+    async with serving_app(make_config(dsn)) as srv:
         port = port_of(srv.base)
         for target, headers in (("/api/ticker/next", []), ("/api/ticker", STREAM)):
             head = await _head(port, target, headers)

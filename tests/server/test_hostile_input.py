@@ -13,8 +13,8 @@ from sanic import Sanic
 
 from pgqueue_core import InvalidArgument
 from pgqueue_server.config import parse_run_args
+from tests.support.server import make_config, serving_app
 
-from .conftest import make_config, running
 from .rawhttp import RawReply, exchange, port_of, request
 
 TOKEN = "hostile-test-token-0123"
@@ -97,7 +97,7 @@ def problem(reply: RawReply) -> str | None:
 
 @pytest.mark.parametrize("token", [None, TOKEN], ids=["open", "tokens"])
 async def test_any_bytes_on_every_route(dsn: str, token: str | None) -> None:
-    async with running(make_config(dsn, token=token, max_streams_per_token=0)) as srv:
+    async with serving_app(make_config(dsn, token=token, max_streams_per_token=0)) as srv:
         port = port_of(srv.base)
         found = []
         for method, target, headers in cases(srv.app, token):
@@ -111,7 +111,7 @@ async def test_any_bytes_on_every_route(dsn: str, token: str | None) -> None:
 
 
 async def test_undecodable_authorization_is_401(dsn: str) -> None:
-    async with running(make_config(dsn, token=TOKEN)) as srv:
+    async with serving_app(make_config(dsn, token=TOKEN)) as srv:
         port = port_of(srv.base)
         for value in (b"Bearer \xff", b"\xff", b"Bearer " + TOKEN.encode() + b"\xff"):
             reply = await exchange(port, request("GET", "/api/queue", [(b"Authorization", value)]))
@@ -123,7 +123,7 @@ async def test_undecodable_authorization_is_401(dsn: str) -> None:
 
 
 async def test_undecodable_query_and_path_are_400(dsn: str) -> None:
-    async with running(make_config(dsn)) as srv:
+    async with serving_app(make_config(dsn)) as srv:
         port = port_of(srv.base)
         for target, key in (
             (b"/api/queue?namespace=%ff", "invalid_argument"),
@@ -143,7 +143,7 @@ async def test_undecodable_query_and_path_are_400(dsn: str) -> None:
 async def test_token_in_the_query_is_not_a_credential(dsn: str) -> None:
     """`?token=` is refused: without the header a 401 that says to send the header (the
     README says the same); with a valid header, an unknown query parameter (400)."""
-    async with running(make_config(dsn, token=TOKEN)) as srv:
+    async with serving_app(make_config(dsn, token=TOKEN)) as srv:
         for path in ("/queue", "/metrics", "/ticker/next", "/queue/jobs"):
             reply = await srv.get(path, token="", params={"token": TOKEN})
             assert reply.status == 401, (path, reply.text)
@@ -174,7 +174,7 @@ async def test_a_body_on_a_get_is_read_and_ignored(
     logged "<Request: GET /api/health> body not consumed." at ERROR after each 2xx answer,
     which any client could repeat (health needs no token)."""
     caplog.set_level(logging.ERROR)
-    async with running(make_config(dsn)) as srv:
+    async with serving_app(make_config(dsn)) as srv:
         port = port_of(srv.base)
         for method, target in (
             ("GET", "/api/health"),
@@ -194,7 +194,7 @@ async def test_a_control_character_in_the_target_is_400(
     answer, built on a request made from that same URL, failed again: the client got no
     answer at all and the log "protocol.connection_task uncaught" with a traceback."""
     caplog.set_level(logging.ERROR)
-    async with running(make_config(dsn)) as srv:
+    async with serving_app(make_config(dsn)) as srv:
         port = port_of(srv.base)
         for target in (
             b"/api/queue?x=\x1b",

@@ -12,8 +12,8 @@ import pytest
 
 from pgqueue_server.auth import TokenScope
 from pgqueue_server.config import MIB, parse_run_args
-
-from .conftest import EventStream, Server, make_config, open_stream, running, wait_for
+from tests.support.server import EventStream, Server, make_config, open_stream, serving_app
+from tests.support.waiting import wait_for
 
 ADMIN = "admin-token-0123456789"
 ONE = "one-stream-token-0123456789"
@@ -48,7 +48,7 @@ async def test_streams_per_token(dsn: str) -> None:
         (MANY, TokenScope("many", max_streams=0)),  # 0: no limit for this token
     )
     config = make_config(dsn, token=ADMIN, tokens=scopes, max_streams_per_token=2)
-    async with running(config) as srv:
+    async with serving_app(config) as srv:
         async with stream(srv, ADMIN), stream(srv, ADMIN, "/ticker"):
             # The third stream of the admin token, by either path, is refused...
             body = await _refused(srv, ADMIN)
@@ -69,14 +69,14 @@ async def test_streams_per_token(dsn: str) -> None:
 
 
 async def test_streams_per_client_address_without_auth(dsn: str) -> None:
-    async with running(make_config(dsn, max_streams_per_token=1)) as srv, stream(srv, None):
+    async with serving_app(make_config(dsn, max_streams_per_token=1)) as srv, stream(srv, None):
         body = await _refused(srv, None)
         assert "client 127.0.0.1 already holds 1" in body["reason"]
 
 
 async def test_no_stream_limit(dsn: str) -> None:
     async with (
-        running(make_config(dsn, max_streams_per_token=0)) as srv,
+        serving_app(make_config(dsn, max_streams_per_token=0)) as srv,
         stream(srv, None),
         stream(srv, None),
         stream(srv, None),

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from .conftest import Reply, Server, make_config, running, wait_for
+from tests.support.server import Reply, Server, make_config, serving_app
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ async def test_an_insert_wakes_a_waiting_retain_at_once(jobs: Server) -> None:
 
 
 async def test_no_connection_is_held_while_waiting(dsn: str) -> None:
-    async with running(make_config(dsn, pool_max=2, maintenance=False)) as srv:
+    async with serving_app(make_config(dsn, pool_max=2, maintenance=False)) as srv:
         await srv.post("/queue", {"queue": "jobs"})
         retains = [
             asyncio.create_task(srv.put("/task/jobs", params={"worker": f"w{i}", "wait": "20s"}))

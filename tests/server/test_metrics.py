@@ -6,8 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pgqueue_core import __version__
 from pgqueue_server.metrics import OLDEST_READY_HELP, QUEUE_TASKS_HELP, route_label
-
-from .conftest import Server
+from tests.support.server import Server
 
 STATUSES = ("new", "retry", "retained", "released", "failed", "expired", "cancelled")
 

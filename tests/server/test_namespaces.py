@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .conftest import Server, make_config, running, wait_for
+from tests.support.server import Server, make_config, serving_app
+from tests.support.waiting import wait_for
 
 
 async def test_isolation(server: Server) -> None:
@@ -73,7 +74,7 @@ async def test_reserved_namespace_is_read_only(server: Server) -> None:
 
 
 async def test_server_default_namespace(dsn: str) -> None:
-    async with running(make_config(dsn, namespace="tenant")) as srv:
+    async with serving_app(make_config(dsn, namespace="tenant")) as srv:
         created = await srv.post("/queue", {"queue": "jobs"})
         assert created.json["namespace"] == "tenant"
         assert (await srv.get("/queue/jobs", params={"namespace": "default"})).status == 404

@@ -6,8 +6,7 @@ import re
 
 from pgqueue_server import create_app
 from pgqueue_server.openapi import document
-
-from .conftest import Server, make_config, running
+from tests.support.server import Server, make_config, serving_app
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -50,7 +49,7 @@ def test_every_route_is_documented_and_every_operation_served() -> None:
 
 
 async def test_document_and_root_prefix(dsn: str) -> None:
-    async with running(make_config(dsn, prefix="")) as srv:
+    async with serving_app(make_config(dsn, prefix="")) as srv:
         assert srv.base.endswith(str(srv.app.ctx.config.prefix))
         assert (await srv.get("/health")).status == 200
         doc = (await srv.get("/openapi.json")).json

@@ -15,17 +15,11 @@ import pytest
 
 from pgqueue_core import InvalidArgument
 from pgqueue_server.config import parse_run_args
+from tests.support.net import free_port
+from tests.support.processes import http_session, serve_process, wait_exit, wait_up
+from tests.support.server import make_config, serving_app
+from tests.support.waiting import wait_for
 
-from .conftest import (
-    free_port,
-    http_session,
-    make_config,
-    running,
-    serve_process,
-    wait_exit,
-    wait_for,
-    wait_up,
-)
 from .rawhttp import closed_after, connection, exchange, port_of, read_reply, request
 
 DEADLINE = 1.0
@@ -62,7 +56,7 @@ def _status(received: bytes) -> int:
 
 async def test_trickled_headers_are_cut_off(dsn: str) -> None:
     config = make_config(dsn, header_timeout=DEADLINE)
-    async with running(config) as srv, connection(port_of(srv.base)) as (reader, writer):
+    async with serving_app(config) as srv, connection(port_of(srv.base)) as (reader, writer):
         endless = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000
         async with _trickling(writer, endless, every=0.1):
             took, received = await closed_after(reader, within=DEADLINE + SLACK + 5)
@@ -76,7 +70,7 @@ async def test_trickled_headers_are_cut_off(dsn: str) -> None:
 
 async def test_trickled_or_stalled_body_is_cut_off(dsn: str) -> None:
     config = make_config(dsn, body_timeout=DEADLINE)
-    async with running(config) as srv:
+    async with serving_app(config) as srv:
         port = port_of(srv.base)
         whole = request("POST", "/api/queue", [], b'{"queue": "' + b"q" * 2000 + b'"}')
         head, body = whole[: whole.index(b"\r\n\r\n") + 4], whole[whole.index(b"\r\n\r\n") + 4 :]
@@ -98,7 +92,7 @@ async def test_deadlines_are_per_request(dsn: str) -> None:
     """A keep-alive connection idle for longer than the deadline serves its next request;
     a request slow but within the deadlines is served."""
     config = make_config(dsn, header_timeout=DEADLINE, body_timeout=DEADLINE)
-    async with running(config) as srv, connection(port_of(srv.base)) as (reader, writer):
+    async with serving_app(config) as srv, connection(port_of(srv.base)) as (reader, writer):
         writer.write(request("GET", "/api/health", close=False))
         assert (await read_reply(reader)).status == 200
         await asyncio.sleep(DEADLINE + 0.5)  # work: an idle keep-alive gap past the deadline
@@ -116,7 +110,7 @@ async def _healthy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 async def test_connections_per_client_address(dsn: str) -> None:
     config = make_config(dsn, max_connections_per_client=3, header_timeout=DEADLINE)
-    async with running(config) as srv, contextlib.AsyncExitStack() as stack:
+    async with serving_app(config) as srv, contextlib.AsyncExitStack() as stack:
         port = port_of(srv.base)
         held = [await stack.enter_async_context(connection(port)) for _ in range(3)]
         for conn in held:
@@ -144,7 +138,7 @@ async def test_connections_per_client_address(dsn: str) -> None:
 
 
 async def test_refused_connections_are_counted(dsn: str) -> None:
-    async with running(make_config(dsn, max_connections_per_client=1)) as srv:
+    async with serving_app(make_config(dsn, max_connections_per_client=1)) as srv:
         port = port_of(srv.base)
         async with connection(port) as held:
             await _healthy(*held)

@@ -14,8 +14,8 @@ import pytest
 
 from pgqueue_core import Manager, Ticker, codec
 from pgqueue_server import sse
-
-from .conftest import Event, EventStream, Server, make_config, open_stream, running, wait_for
+from tests.support.server import Event, EventStream, Server, make_config, open_stream, serving_app
+from tests.support.waiting import wait_for
 
 
 async def _wait_fired(srv: Server, name: str, timestamp: str) -> None:
@@ -59,7 +59,7 @@ async def test_accept_header_on_ticker_list(server: Server) -> None:
 
 
 async def test_keepalive(dsn: str) -> None:
-    async with running(make_config(dsn, sse_keepalive=0.2)) as srv, open_stream(srv) as stream:
+    async with serving_app(make_config(dsn, sse_keepalive=0.2)) as srv, open_stream(srv) as stream:
         started = time.monotonic()
         assert await stream.next_comment() == "pgqueue tickers"
         assert await stream.next_comment(within=2) == "keep-alive"
@@ -156,7 +156,7 @@ async def test_firing_claimed_while_client_vanishes_is_delivered_later(
 
 async def test_shutdown_with_open_stream_is_quick(dsn: str) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        srv = await stack.enter_async_context(running(make_config(dsn)))
+        srv = await stack.enter_async_context(serving_app(make_config(dsn)))
         async with open_stream(srv) as stream:
             await stream.next_comment()
             started = time.monotonic()

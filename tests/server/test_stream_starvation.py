@@ -12,8 +12,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 
 from pgqueue_server.auth import TokenScope
-
-from .conftest import Server, make_config, running
+from tests.support.server import Server, make_config, serving_app
 
 TENANT = "tenant-a-token"
 ADMIN = "admin-token"
@@ -55,7 +54,7 @@ async def test_stalled_streams_hold_no_transaction_and_starve_no_tenant(dsn: str
         sse_send_timeout=5.0,
     )
     payload = {"blob": "x" * 200_000}
-    async with running(config) as srv:
+    async with serving_app(config) as srv:
         for i in range(16):
             reply = await srv.post(
                 "/ticker",

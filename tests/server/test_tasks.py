@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .conftest import Server
+from tests.support.server import Server
 
 
 @pytest.fixture

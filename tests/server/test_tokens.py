@@ -16,8 +16,8 @@ from pgqueue_core import InvalidArgument
 from pgqueue_server.auth import TokenScope, parse_tokens
 from pgqueue_server.cli import run_main
 from pgqueue_server.config import ServerConfig, parse_run_args
-
-from .conftest import free_port, http_session, serve_process, wait_exit, wait_up
+from tests.support.net import free_port
+from tests.support.processes import http_session, serve_process, wait_exit, wait_up
 
 ADMIN = "admin-Tok3n-aaaaaaaaaaaaaaaa"
 WRITER = "writer-Tok3n-bbbbbbbbbbbbbbb"

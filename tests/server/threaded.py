@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pgqueue_server import ServerConfig
-
-from .conftest import Server, running
+from tests.support.server import Server, serving_app
 
 T = TypeVar("T")
 
@@ -43,7 +42,7 @@ def served_in_thread(config: ServerConfig, within: float = 30.0) -> Iterator[Thr
 
     async def serve() -> None:
         try:
-            async with running(config) as srv:
+            async with serving_app(config) as srv:
                 started.set_result(srv)
                 await stop.wait()
         except BaseException as exc:

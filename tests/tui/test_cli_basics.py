@@ -11,8 +11,8 @@ import pytest
 
 from pgqueue_core import __version__
 from pgqueue_tui import cli
-
-from .conftest import PGQUEUE, Result, assert_error, clean_env, free_port, run_cli
+from tests.support.cli import PGQUEUE, Result, assert_error, clean_env, run_cli
+from tests.support.net import free_port
 
 CLIENT_COMMANDS = [
     "namespaces", "queues", "queue", "create-queue", "update-queue", "delete-queue",

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from .conftest import Server, assert_error, run_cli
+from tests.support.cli import Server, assert_error, run_cli
 
 
 class TcpProxy:

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pgqueue_core import QueueMeta, TaskMeta
-
-from .conftest import Result, assert_error
+from tests.support.cli import Result, assert_error
 
 Cli = Callable[..., Result]
 Api = Callable[..., Any]

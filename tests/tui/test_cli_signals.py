@@ -21,17 +21,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pgqueue_tui.cli import EXIT_INTERRUPTED, EXIT_TERMINATED
-
-from .conftest import (
-    IGNORING_SIGINT,
-    PGQUEUE,
-    Lines,
-    Result,
-    Server,
-    clean_env,
-    streaming,
-    wait_until,
-)
+from tests.support.cli import IGNORING_SIGINT, PGQUEUE, Lines, Result, Server, clean_env, streaming
+from tests.support.waiting import wait_for_sync
 
 Cli = Callable[..., Result]
 STOP_WITHIN = 10.0  # seconds; stopping takes well under one
@@ -169,7 +160,7 @@ class Terminal:
             return bytes(self._output)
 
     def wait_for(self, fragment: bytes, timeout: float) -> None:
-        wait_until(lambda: fragment in self.output, timeout, f"{fragment!r} on the terminal")
+        wait_for_sync(lambda: fragment in self.output, timeout, f"{fragment!r} on the terminal")
 
     def hand_over(self) -> None:
         """The child has its copy of the terminal: drop ours, so that its exit ends reading."""

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pgqueue_core import QueueMeta, TaskMeta
-
-from .conftest import Result, assert_error
+from tests.support.cli import Result, assert_error
 
 Cli = Callable[..., Result]
 

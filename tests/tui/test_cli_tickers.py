@@ -6,7 +6,7 @@ import json
 import signal
 from collections.abc import Callable
 
-from .conftest import Lines, Result, Server, assert_error, run_cli, streaming
+from tests.support.cli import Lines, Result, Server, assert_error, run_cli, streaming
 
 Cli = Callable[..., Result]
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from pgqueue_tui.cli import EXIT_UNAVAILABLE, EXIT_USAGE
-
-from .conftest import Lines, Result, Server, assert_error, free_port, run_cli, streaming
+from tests.support.cli import Lines, Result, Server, assert_error, run_cli, streaming
+from tests.support.net import free_port
 
 Cli = Callable[..., Result]
 

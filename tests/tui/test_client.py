@@ -26,8 +26,8 @@ from pgqueue_core import (
 )
 from pgqueue_tui.client import Client, ConnectionFailed, Page, ProtocolError
 from pgqueue_tui.errors import ServerError, Unauthorized
-
-from .conftest import Server, free_port
+from tests.support.cli import Server
+from tests.support.net import free_port
 
 
 async def test_queues_are_typed(server: Server) -> None:

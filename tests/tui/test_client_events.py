@@ -13,8 +13,8 @@ from pgqueue_core import InvalidArgument, NotFound, QueueMeta, Status, TaskMeta,
 from pgqueue_core.models import QueueChange, TaskChange, TickerChange
 from pgqueue_tui.client import Client, ConnectionFailed
 from pgqueue_tui.events import EventStream, Reset, Stats, WatchEvent
-
-from .conftest import Server, free_port
+from tests.support.cli import Server
+from tests.support.net import free_port
 
 # An id the server never gave: the stream starts with a reset, which the server sends once
 # the subscription is live (so that changes made after it are certainly seen).

@@ -23,10 +23,10 @@ from pgqueue_core import NotFound, QueueMeta, Status, Task, TaskMeta
 from pgqueue_tui.client import Client
 from pgqueue_tui.errors import Unauthorized
 from pgqueue_tui.remote import RemoteWorker
-
-from ..conftest import running as working
-from ..server.conftest import Server, make_config, wait_for
-from ..server.conftest import running as serving
+from tests.support.server import Server, make_config
+from tests.support.server import serving_app as serving
+from tests.support.waiting import wait_for
+from tests.support.worker import running_worker as working
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,7 @@ from pgqueue_core import InvalidArgument, PgQueueError
 from pgqueue_tui.client import Client, ConnectionFailed
 from pgqueue_tui.errors import ServerError
 from pgqueue_tui.sse import Event, EventSource
-
-from .conftest import Server
+from tests.support.cli import Server
 
 StateLog = list[tuple[bool, PgQueueError | None]]
 

@@ -17,16 +17,10 @@ import aiohttp
 import pytest
 
 from pgqueue_core import Manager, QueueMeta, Status, TaskMeta
-
-from ..deploy.procs import (
-    ROOT,
-    Proc,
-    free_port,
-    processes,
-    server_argv,
-    wait_for,
-    wait_healthy,
-)
+from tests.support import ROOT
+from tests.support.net import free_port
+from tests.support.processes import Proc, processes, server_argv, wait_healthy
+from tests.support.waiting import wait_for
 
 PGQUEUE = [sys.executable, "-m", "pgqueue_tui.cli"]
 HANDLERS = "tests.worker.cmd_handlers"

@@ -20,8 +20,7 @@ from pgqueue_core import Manager, QueueMeta, Status, System, TaskMeta
 from pgqueue_core.service import BackgroundLoop
 from pgqueue_core.worker import Claimer, Completer, LeaseKeeper, WorkerStats
 from pgqueue_core.worker.leases import Claim
-
-from .conftest import eventually
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -126,7 +125,7 @@ async def test_completer_writes_batches_guarded_by_attempt(jobs: Manager) -> Non
         async def written() -> bool:
             return completer.pending == 0
 
-        await eventually(written, 5, "the results to be written")
+        await wait_for(written, 5, "the results to be written")
     finally:
         await stopped_promptly(completer)
     assert (await jobs.get_task(ok.id)).result == {"ok": 1}
@@ -181,10 +180,10 @@ async def test_completer_retries_after_a_database_error(pool: asyncpg.Pool, dsn:
             # The row is locked: the write waits, then fails by its query timeout.
             await conn.execute("SELECT 1 FROM pgqueue.task WHERE id = $1 FOR UPDATE", task.id)
             completer.add(task, True, '"done"')
-            await eventually(blocked, 5, "the write to wait for the row lock")
-            await eventually(timed_out, 5, "the write to fail by its timeout")
+            await wait_for(blocked, 5, "the write to wait for the row lock")
+            await wait_for(timed_out, 5, "the write to fail by its timeout")
             assert stats.flushes == 0 and completer.pending == 1  # kept for the retry
-        await eventually(released, 5, "the retry to write the result")
+        await wait_for(released, 5, "the retry to write the result")
     finally:
         await stopped_promptly(completer)
         await conn.close()

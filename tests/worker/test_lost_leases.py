@@ -14,9 +14,8 @@ from datetime import timedelta
 import asyncpg
 
 from pgqueue_core import Manager, QueueMeta, Status, System, Task, TaskMeta, Worker
-
-from ..conftest import running
-from .conftest import eventually
+from tests.support.waiting import wait_for
+from tests.support.worker import running_worker
 
 
 async def lapse_and_rescue(pool: asyncpg.Pool, ids: list[int]) -> None:
@@ -39,7 +38,7 @@ async def lapse_and_rescue(pool: asyncpg.Pool, ids: list[int]) -> None:
         )
         return bool(left == 0)
 
-    await eventually(rescued, 10, "the leases to lapse and the tasks to be rescued")
+    await wait_for(rescued, 10, "the leases to lapse and the tasks to be rescued")
 
 
 async def test_lost_lease_cancels_the_handler_and_drops_rescued_siblings(
@@ -73,14 +72,14 @@ async def test_lost_lease_cancels_the_handler_and_drops_rescued_siblings(
         grace_period=1,
         handle_signals=False,
     )
-    async with running(worker):
+    async with running_worker(worker):
         async with asyncio.timeout(10):
             await first_running.wait()
-        await eventually(_true(lambda: worker.held == 3), 10, "one task running, two buffered")
+        await wait_for(_true(lambda: worker.held == 3), 10, "one task running, two buffered")
         await lapse_and_rescue(pool, ids)
         async with asyncio.timeout(10):
             await cancelled.wait()  # the handler of a lost task is cancelled
-        await eventually(_true(lambda: worker.stats.lost == 3), 10, "all three counted lost")
+        await wait_for(_true(lambda: worker.stats.lost == 3), 10, "all three counted lost")
         assert worker.held == 0
     assert started == [ids[0]]  # the rescued siblings in the buffer never started
     assert worker.stats.succeeded == worker.stats.failed == worker.stats.given_back == 0
@@ -136,15 +135,15 @@ async def test_late_result_of_a_lost_task_is_not_applied(
     async def released() -> bool:
         return (await manager.get_task(task_id)).status == Status.RELEASED
 
-    async with running(worker):
+    async with running_worker(worker):
         async with asyncio.timeout(10):
             await first_running.wait()
         await lapse_and_rescue(pool, [task_id])
         async with asyncio.timeout(10):
             await cancelled.wait()
-        await eventually(claimed_again, 10, "the rescued task to be claimed again")
+        await wait_for(claimed_again, 10, "the rescued task to be claimed again")
         late.set()  # attempt 1 returns its result now
-        await eventually(released, 10, "attempt 2 to be released")
+        await wait_for(released, 10, "attempt 2 to be released")
     task = await manager.get_task(task_id)
     assert task.attempt == 2 and task.result == "attempt 2", task
     assert worker.stats.lost == 1 and worker.stats.succeeded == 1, worker.stats

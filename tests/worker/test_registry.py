@@ -8,9 +8,8 @@ import pytest
 
 from pgqueue_core import Handlers, Manager, QueueMeta, Task, TaskMeta, Worker
 from pgqueue_core.worker import DURATION_BUCKETS, Durations
-
-from ..conftest import running
-from .conftest import eventually
+from tests.support.waiting import wait_for as eventually
+from tests.support.worker import running_worker as running
 
 
 def test_the_decorator_registers_and_returns_the_function() -> None:

@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 
 from pgqueue_core import Manager, QueueMeta, Status, Task, TaskMeta, Worker
-
-from ..conftest import running
-from .conftest import WorkerProcess, eventually
+from tests.support.processes import WorkerProcess
+from tests.support.waiting import wait_for
+from tests.support.worker import running_worker
 
 
 def all_released(manager: Manager, n: int, queue: str = "jobs") -> Callable[[], Awaitable[bool]]:
@@ -61,7 +61,7 @@ async def test_drain_20000_tasks_32_way_each_exactly_once(jobs: Manager) -> None
             all_seen.set()
 
     worker = Worker(jobs, "drainer", {"jobs": handle}, concurrency=32, handle_signals=False)
-    async with running(worker), asyncio.timeout(120):
+    async with running_worker(worker), asyncio.timeout(120):
         await all_seen.wait()
     assert set(seen) == set(range(n))
     assert max(seen.values()) == 1
@@ -77,7 +77,7 @@ async def test_worker_processes_drain_each_task_exactly_once(
     await jobs.create_tasks("jobs", [TaskMeta(payload=i) for i in range(n)])
     for index in range(4):
         processes.append(WorkerProcess(dsn, f"proc-{index}", "record", concurrency=8))
-    await eventually(all_released(jobs, n), 60, "every task released")
+    await wait_for(all_released(jobs, n), 60, "every task released")
     rows = await pool.fetch(
         "SELECT task_id, count(*) AS n, count(DISTINCT worker) AS w FROM proof "
         "WHERE event = 'done' GROUP BY task_id"
@@ -108,14 +108,14 @@ async def test_sigkilled_worker_tasks_run_again_elsewhere_exactly_once(
             == 4
         )
 
-    await eventually(holding, 30, "the doomed worker to hold 4 tasks")
+    await wait_for(holding, 30, "the doomed worker to hold 4 tasks")
     held = {r["task_id"] for r in await pool.fetch("SELECT task_id FROM proof")}
     doomed.signal(signal.SIGKILL)
     doomed.wait(10)
 
     rescuer = WorkerProcess(dsn, "rescuer", "record", concurrency=4)
     processes.append(rescuer)
-    await eventually(all_released(manager, 8), 60, "every task released")
+    await wait_for(all_released(manager, 8), 60, "every task released")
 
     done = await pool.fetch("SELECT task_id, worker FROM proof WHERE event = 'done'")
     assert sorted(r["task_id"] for r in done) == sorted(ids)  # each exactly once
@@ -137,7 +137,7 @@ async def test_sigterm_lets_running_handlers_finish(
     async def three_started() -> bool:
         return await pool.fetchval("SELECT count(*) FROM proof WHERE event = 'start'") == 3
 
-    await eventually(three_started, 30, "three handlers running")
+    await wait_for(three_started, 30, "three handlers running")
     worker.signal(signal.SIGTERM)
     assert worker.wait(15) == 0
     events = await pool.fetch("SELECT task_id, event FROM proof ORDER BY at")
@@ -166,7 +166,7 @@ async def test_graceful_stop_gives_back_unstarted_and_finishes_running(jobs: Man
     worker = Worker(
         jobs, "stopper", {"jobs": handle}, concurrency=4, prefetch=4, handle_signals=False
     )
-    async with running(worker) as run:
+    async with running_worker(worker) as run:
         async with asyncio.timeout(10):
             await four_running.wait()
         worker.stop()
@@ -193,7 +193,7 @@ async def test_stop_after_grace_period_fails_the_attempt(jobs: Manager) -> None:
     worker = Worker(
         jobs, "impatient", {"jobs": handle}, concurrency=1, grace_period=0.2, handle_signals=False
     )
-    async with running(worker) as run:
+    async with running_worker(worker) as run:
         async with asyncio.timeout(10):
             await started.wait()
         worker.stop()
@@ -215,7 +215,7 @@ async def test_delayed_task_starts_within_100ms_of_delayed_at(jobs: Manager) -> 
     worker = Worker(
         jobs, "punctual", {"jobs": handle}, concurrency=2, poll_interval=30, handle_signals=False
     )
-    async with running(worker):
+    async with running_worker(worker):
         await idle(worker)
         due = datetime.now(UTC) + timedelta(seconds=1.5)
         await jobs.create_task("jobs", TaskMeta(payload="later", delayed_at=due))
@@ -242,7 +242,7 @@ async def test_retry_backoff_doubles_end_to_end(manager: Manager) -> None:
     worker = Worker(
         manager, "flaky", {"flaky": handle}, concurrency=1, poll_interval=30, handle_signals=False
     )
-    async with running(worker), asyncio.timeout(20):
+    async with running_worker(worker), asyncio.timeout(20):
         await failed.wait()
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert 1.0 <= gaps[0] < 1.1 + 0.15
@@ -260,8 +260,8 @@ async def test_sync_handlers_run_in_threads(jobs: Manager) -> None:
         return int(task.payload) ** 2
 
     worker = Worker(jobs, "threads", {"jobs": square}, concurrency=8, handle_signals=False)
-    async with running(worker):
-        await eventually(all_released(jobs, 20), 20, "every task released")
+    async with running_worker(worker):
+        await wait_for(all_released(jobs, 20), 20, "every task released")
     results = {(await jobs.get_task(i)).result for i in ids}
     assert results == {i * i for i in range(20)}
 
@@ -277,7 +277,7 @@ async def test_heartbeat_keeps_a_long_task_alive(manager: Manager) -> None:
         return "ok"
 
     worker = Worker(manager, "steady", {"long": handle}, concurrency=1, handle_signals=False)
-    async with running(worker), asyncio.timeout(15):
+    async with running_worker(worker), asyncio.timeout(15):
         await done.wait()
     task = await manager.get_task(task_id)
     assert task.status == Status.RELEASED and task.attempt == 1 and task.result == "ok"
@@ -300,13 +300,13 @@ async def test_cancel_reaches_the_running_handler(manager: Manager) -> None:
         return (await manager.get_task(task_id)).status == Status.CANCELLED
 
     worker = Worker(manager, "victim", {"long": handle}, concurrency=1, handle_signals=False)
-    async with running(worker):
+    async with running_worker(worker):
         async with asyncio.timeout(10):
             await started.wait()
         await manager.cancel_task(task_id)
         async with asyncio.timeout(10):
             await cancelled.wait()
-        await eventually(is_cancelled, 10, "the task to end cancelled")
+        await wait_for(is_cancelled, 10, "the task to end cancelled")
     assert (await manager.get_task(task_id)).result["error"] == "Cancelled"
 
 
@@ -323,8 +323,8 @@ async def test_failures_and_unencodable_results_are_recorded(jobs: Manager) -> N
         return total == 2
 
     worker = Worker(jobs, "careful", {"jobs": handle}, concurrency=2, handle_signals=False)
-    async with running(worker):
-        await eventually(both_failed_once, 10, "both tasks to fail once")
+    async with running_worker(worker):
+        await wait_for(both_failed_once, 10, "both tasks to fail once")
     boom, unencodable = [await jobs.get_task(i) for i in ids]
     assert boom.result == {"error": "ValueError", "message": "no good"}
     assert unencodable.result["error"] == "ResultNotJSON"
@@ -342,7 +342,7 @@ async def test_wakes_on_notify_for_a_64_character_namespace(pool: asyncpg.Pool) 
     worker = Worker(
         manager, "far", {"jobs": handle}, concurrency=1, poll_interval=60, handle_signals=False
     )
-    async with running(worker):
+    async with running_worker(worker):
         await idle(worker)  # only a notification can wake it within 60 s
         await manager.create_task("jobs", TaskMeta(payload=1))
         async with asyncio.timeout(5):
@@ -360,14 +360,14 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
     worker = Worker(
         jobs, "resilient", {"jobs": handle}, concurrency=1, poll_interval=60, handle_signals=False
     )
-    async with running(worker):
+    async with running_worker(worker):
         await idle(worker)
 
         # Idle can come before the notifier has run LISTEN (its connection is its own task).
         async def listening() -> bool:
             return jobs.notifier.connected
 
-        await eventually(listening, 5, "the notifier to listen")
+        await wait_for(listening, 5, "the notifier to listen")
         killed = await pool.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
@@ -378,7 +378,7 @@ async def test_listen_connection_dropped_reconnects(jobs: Manager, pool: asyncpg
             notifier = jobs.notifier
             return notifier.reconnects >= 1 and notifier.connected
 
-        await eventually(reconnected, 10, "the LISTEN connection to come back")
+        await wait_for(reconnected, 10, "the LISTEN connection to come back")
         await jobs.create_task("jobs", TaskMeta(payload=7))
         async with asyncio.timeout(5):
             await arrived.wait()
@@ -398,7 +398,7 @@ async def test_slow_handlers_do_not_hoard_tasks(jobs: Manager, pool: asyncpg.Poo
             four_done.set()
 
     worker = Worker(jobs, "slow", {"jobs": handle}, concurrency=2, handle_signals=False)
-    async with running(worker):
+    async with running_worker(worker):
         async with asyncio.timeout(30):
             await four_done.wait()
         held = []
@@ -428,7 +428,7 @@ async def test_fast_handlers_claim_ahead(jobs: Manager) -> None:
             all_seen.set()
 
     worker = Worker(jobs, "fast", {"jobs": handle}, concurrency=4, handle_signals=False)
-    async with running(worker), asyncio.timeout(60):
+    async with running_worker(worker), asyncio.timeout(60):
         await all_seen.wait()
     # Handlers far faster than a claim round trip: the buffer grows to its ceiling.
     assert worker.prefetch_now() > worker.concurrency
@@ -453,13 +453,13 @@ async def _lost_races(jobs: Manager, n: int) -> int:
 
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
-            await stack.enter_async_context(running(w))
+            await stack.enter_async_context(running_worker(w))
         for w in workers:
             await idle(w)
         for i in range(n):
             await jobs.create_task("jobs", TaskMeta(payload=i))
             await asyncio.sleep(0.001)  # a steady trickle of single inserts
-        await eventually(all_seen, 30, "every task run")
+        await wait_for(all_seen, 30, "every task run")
     assert set(seen) == set(range(n)) and set(seen.values()) == {1}
     return sum(w.stats.races_lost for w in workers)
 
@@ -505,7 +505,7 @@ async def test_workers_on_one_pool_share_one_listen_connection(
 
     async with contextlib.AsyncExitStack() as stack:
         for w in workers:
-            await stack.enter_async_context(running(w))
+            await stack.enter_async_context(running_worker(w))
         for w in workers:
             await idle(w)
         assert jobs.notifier is other.notifier and jobs.notifier.connected
@@ -514,4 +514,4 @@ async def test_workers_on_one_pool_share_one_listen_connection(
     async def closed() -> bool:
         return await listening() == 0
 
-    await eventually(closed, 10, "the LISTEN connection to go back once every worker stopped")
+    await wait_for(closed, 10, "the LISTEN connection to go back once every worker stopped")

@@ -1,28 +1,21 @@
 """The console against a real `pgqueue run`: one server per test process, a fresh namespace
-per test (isolated and cheap), helpers to wait on what the screen shows."""
+per test (isolated and cheap); helpers to wait on what the screen shows in tests.support.console."""
 
 from __future__ import annotations
 
 import asyncio
-import io
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import asyncpg
 import pytest
-from rich.console import Console
-from textual.pilot import Pilot
 
 from pgqueue_core import Manager
 from pgqueue_tui.app import ConsoleApp
 from pgqueue_tui.client import Client
-
-from ...conftest import _admin, with_database
-from ..conftest import Server
-
-SIZE = (120, 36)
+from tests.support.cli import Server
+from tests.support.db import admin, with_database
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +24,14 @@ def console_server(
 ) -> Iterator[Server]:
     """A `pgqueue run` shared by this test process's console tests."""
     name = f"pgq_console_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(admin_dsn, f"CREATE DATABASE {name} TEMPLATE {template_db}"))
+    asyncio.run(admin(admin_dsn, f"CREATE DATABASE {name} TEMPLATE {template_db}"))
     server = Server(with_database(admin_dsn, name), log_dir=str(tmp_path_factory.mktemp("srv")))
     try:
         server.start()
         yield server
     finally:
         server.stop()
-        asyncio.run(_admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        asyncio.run(admin(admin_dsn, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 @pytest.fixture
@@ -74,41 +67,3 @@ def console(console_server: Server, ns: str) -> Callable[..., ConsoleApp]:
         return ConsoleApp(Client(console_server.url, namespace=ns), **options)
 
     return make
-
-
-async def wait_for(
-    pilot: Pilot[Any], condition: Callable[[], Any], what: str, timeout: float = 8.0
-) -> Any:
-    """Let the app run until `condition()` is truthy (returned); fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
-
-
-def notes(app: ConsoleApp) -> list[str]:
-    """The messages of the notifications shown so far."""
-    return [n.message for n in app._notifications]
-
-
-def noted(app: ConsoleApp, fragment: str) -> Callable[[], bool]:
-    return lambda: any(fragment in message for message in notes(app))
-
-
-def cell_texts(table: Any) -> list[list[str]]:
-    """A DataTable's rows as plain strings, in display order."""
-    rows = []
-    for index in range(table.row_count):
-        rows.append([str(getattr(c, "plain", c)) for c in table.get_row_at(index)])
-    return rows
-
-
-def text_of(widget: Any, width: int = 200) -> str:
-    """What a Static shows, as plain text (rendered without colour)."""
-    out = Console(width=width, file=io.StringIO(), color_system=None, record=True)
-    out.print(widget.content)
-    return out.export_text()

@@ -14,9 +14,9 @@ from pgqueue_tui.client import Client
 from pgqueue_tui.screens.queue_form import QueueFormScreen
 from pgqueue_tui.widgets.header import ConsoleHeader
 from pgqueue_tui.widgets.queue_table import QueueTable
-
-from ..conftest import Server, free_port
-from .conftest import SIZE, cell_texts, noted, wait_for
+from tests.support.cli import Server
+from tests.support.console import SIZE, cell_texts, noted, wait_on_screen
+from tests.support.net import free_port
 
 
 async def test_server_errors_are_notifications(
@@ -25,25 +25,27 @@ async def test_server_errors_are_notifications(
     await client.create_queue(QueueMeta(queue="emails"))
     app = console()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.screen.query_one(QueueTable).row_count, "the row")
+        await wait_on_screen(pilot, lambda: app.screen.query_one(QueueTable).row_count, "the row")
         await pilot.press("a")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, QueueFormScreen) and app.screen, "form"
         )
         form.query_one("#queue", Input).value = "emails"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, "already exists"), "the conflict")
+        await wait_on_screen(pilot, noted(app, "already exists"), "the conflict")
         assert app.connection == "connected"  # an error answer is still an answer
 
         app.switch_namespace("pgqueue")  # the system's own: read-only
-        await wait_for(pilot, lambda: app.screen.query_one(QueueTable).row_count == 0, "empty")
+        await wait_on_screen(
+            pilot, lambda: app.screen.query_one(QueueTable).row_count == 0, "empty"
+        )
         await pilot.press("a")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, QueueFormScreen) and app.screen, "form"
         )
         form.query_one("#queue", Input).value = "mine"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, "reserved"), "the refusal")
+        await wait_on_screen(pilot, noted(app, "reserved"), "the refusal")
         assert app.is_running
 
 
@@ -56,17 +58,19 @@ async def test_disconnected_then_reconnected_by_itself(
     app = ConsoleApp(Client(server.url), refresh=0.25, theme="pgqueue-dark")
     async with app.run_test(size=SIZE) as pilot:
         header = app.screen.query_one(ConsoleHeader)
-        await wait_for(pilot, lambda: app.connection == "connected", "connected")
+        await wait_on_screen(pilot, lambda: app.connection == "connected", "connected")
         assert "● connected" in text_of_header(header)
         server.kill()
-        await wait_for(pilot, lambda: app.connection == "disconnected", "disconnected")
+        await wait_on_screen(pilot, lambda: app.connection == "disconnected", "disconnected")
         assert "disconnected" in text_of_header(header)
-        await wait_for(pilot, noted(app, "connection refused"), "the notification")
+        await wait_on_screen(pilot, noted(app, "connection refused"), "the notification")
         await pilot.press("t")  # still usable while the server is away
         await pilot.press("o")
         server.start()
-        await wait_for(pilot, lambda: app.connection == "connected", "reconnected", timeout=10)
-        await wait_for(pilot, noted(app, "again"), "the reconnected note")
+        await wait_on_screen(
+            pilot, lambda: app.connection == "connected", "reconnected", timeout=10
+        )
+        await wait_on_screen(pilot, noted(app, "again"), "the reconnected note")
         table = app.screen_stack[0].query_one(QueueTable)
         assert [row[0] for row in cell_texts(table)] == ["emails"]
 

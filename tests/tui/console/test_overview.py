@@ -16,8 +16,7 @@ from pgqueue_tui.screens.requeue import RequeueScreen
 from pgqueue_tui.screens.task_form import TaskFormScreen
 from pgqueue_tui.widgets.json_editor import JsonEditor
 from pgqueue_tui.widgets.queue_table import QueueTable
-
-from .conftest import SIZE, cell_texts, noted, wait_for
+from tests.support.console import SIZE, cell_texts, noted, wait_on_screen
 
 
 def row(app: ConsoleApp, queue: str) -> dict[str, str] | None:
@@ -35,12 +34,12 @@ async def test_overview_reflects_a_task_created_through_the_api(
     await client.create_queue(QueueMeta(queue="emails"))
     app = console(refresh=1.0)  # the real refresh period: the console must keep up with it
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: row(app, "emails"), "the queue row")
+        await wait_on_screen(pilot, lambda: row(app, "emails"), "the queue row")
         assert row(app, "emails")["new"] == "0"
         assert app.connection == "connected"
         assert app.namespace == ns
         await client.create_task("emails", TaskMeta(payload={"to": "a@b.c"}))
-        await wait_for(
+        await wait_on_screen(
             pilot, lambda: (row(app, "emails") or {}).get("new") == "1", "new = 1", timeout=3
         )
 
@@ -54,14 +53,14 @@ async def test_counts_per_status_throughput_and_attention(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(QueueTable)
-        await wait_for(pilot, lambda: row(app, "jobs"), "the queue row")
+        await wait_on_screen(pilot, lambda: row(app, "jobs"), "the queue row")
         for success in (True, True, True, False):
             task = await client.next_task("w", "jobs")
             assert task is not None
             await client.release_task(task.id, success=success)
         await client.cancel_task((await client.next_task("w", "jobs")).id)
         expected = {"new": "1", "retained": "1", "released": "3", "failed": "1"}
-        await wait_for(
+        await wait_on_screen(
             pilot,
             lambda: all((row(app, "jobs") or {}).get(k) == v for k, v in expected.items()),
             f"counts {expected}",
@@ -83,12 +82,12 @@ async def test_compact_columns_fit_80_columns(
     app = console()
     async with app.run_test(size=(80, 24)) as pilot:
         table = app.screen.query_one(QueueTable)
-        await wait_for(pilot, lambda: row(app, "emails"), "the queue row")
+        await wait_on_screen(pilot, lambda: row(app, "emails"), "the queue row")
         assert table.compact
         assert table.virtual_size.width <= 78  # inside the border: no sideways scrolling
         await pilot.resize_terminal(160, 40)
-        await wait_for(pilot, lambda: not table.compact, "full labels when wide")
-        await wait_for(pilot, lambda: row(app, "emails"), "rows again")
+        await wait_on_screen(pilot, lambda: not table.compact, "full labels when wide")
+        await wait_on_screen(pilot, lambda: row(app, "emails"), "rows again")
 
 
 async def test_pause_and_resume_from_the_overview(
@@ -97,12 +96,12 @@ async def test_pause_and_resume_from_the_overview(
     await client.create_queue(QueueMeta(queue="emails"))
     app = console()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: row(app, "emails"), "the queue row")
+        await wait_on_screen(pilot, lambda: row(app, "emails"), "the queue row")
         await pilot.press("p")
-        await wait_for(pilot, lambda: "‖" in row(app, "emails")["queue"], "the paused mark")
+        await wait_on_screen(pilot, lambda: "‖" in row(app, "emails")["queue"], "the paused mark")
         assert (await client.get_queue("emails")).paused
         await pilot.press("p")
-        await wait_for(pilot, lambda: "‖" not in row(app, "emails")["queue"], "no mark")
+        await wait_on_screen(pilot, lambda: "‖" not in row(app, "emails")["queue"], "no mark")
         assert not (await client.get_queue("emails")).paused
 
 
@@ -111,42 +110,44 @@ async def test_create_edit_and_delete_a_queue(
 ) -> None:
     app = console()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.screen.query_one("#empty").display, "the empty hint")
+        await wait_on_screen(
+            pilot, lambda: app.screen.query_one("#empty").display, "the empty hint"
+        )
         await pilot.press("a")
-        await wait_for(pilot, lambda: isinstance(app.screen, QueueFormScreen), "the form")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, QueueFormScreen), "the form")
         form = app.screen
         await pilot.press(*"emails", "tab", "2", "h")  # typed into the focused fields
         form.query_one("#retries", Input).value = "5"
         form.query_one("#concurrency", Input).value = "3"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: row(app, "emails"), "the new queue")
+        await wait_on_screen(pilot, lambda: row(app, "emails"), "the new queue")
         queue = await client.get_queue("emails")
         assert (queue.ttl.total_seconds(), queue.retries, queue.concurrency) == (7200, 5, 3)
 
         await pilot.press("e")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, QueueFormScreen) and app.screen, "edit form"
         )
         form.query_one("#retries", Input).value = "7"
         form.query_one("#concurrency", Input).value = ""
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, "saved"), "the saved note")
+        await wait_on_screen(pilot, noted(app, "saved"), "the saved note")
         queue = await client.get_queue("emails")
         assert (queue.retries, queue.concurrency) == (7, None)
 
         for i in range(3):
             await client.create_task("emails", TaskMeta(payload=i))
-        await wait_for(pilot, lambda: row(app, "emails")["new"] == "3", "3 tasks")
+        await wait_on_screen(pilot, lambda: row(app, "emails")["new"] == "3", "3 tasks")
         await pilot.press("d")
-        dialog = await wait_for(
+        dialog = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "confirmation"
         )
         assert "its 3 tasks" in str(dialog.message)
         await pilot.press("n")  # changed my mind
-        await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "back")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, OverviewScreen), "back")
         assert (await client.get_queue("emails")).queue == "emails"
         await pilot.press("d", "y")
-        await wait_for(pilot, lambda: row(app, "emails") is None, "the row gone")
+        await wait_on_screen(pilot, lambda: row(app, "emails") is None, "the row gone")
         assert (await client.list_queues()).count == 0
 
 
@@ -156,7 +157,7 @@ async def test_bad_queue_settings_are_refused_in_the_form(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("a")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, QueueFormScreen) and app.screen, "the form"
         )
         form.query_one("#queue", Input).value = "emails"
@@ -179,16 +180,18 @@ async def test_requeue_all_failed_of_a_queue(
         await client.release_task(task.id, success=False)
     app = console()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: (row(app, "jobs") or {}).get("failed") == "2", "2 failed")
+        await wait_on_screen(
+            pilot, lambda: (row(app, "jobs") or {}).get("failed") == "2", "2 failed"
+        )
         await pilot.press("r")
-        dialog = await wait_for(
+        dialog = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, RequeueScreen) and app.screen, "the dialog"
         )
         assert str(dialog.query_one("#failed").label) == "2 failed"
         assert dialog.query_one("#expired").disabled
         await pilot.press("f")
-        await wait_for(pilot, noted(app, "2 failed tasks"), "the requeued note")
-        await wait_for(pilot, lambda: row(app, "jobs")["new"] == "2", "2 new again")
+        await wait_on_screen(pilot, noted(app, "2 failed tasks"), "the requeued note")
+        await wait_on_screen(pilot, lambda: row(app, "jobs")["new"] == "2", "2 new again")
     assert (await client.list_tasks("jobs", Status.NEW)).count == 2
 
 
@@ -198,9 +201,9 @@ async def test_create_a_task_with_a_validated_json_payload(
     await client.create_queue(QueueMeta(queue="emails"))
     app = console()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: row(app, "emails"), "the queue row")
+        await wait_on_screen(pilot, lambda: row(app, "emails"), "the queue row")
         await pilot.press("c")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TaskFormScreen) and app.screen, "the form"
         )
         editor = form.query_one(JsonEditor)
@@ -217,8 +220,8 @@ async def test_create_a_task_with_a_validated_json_payload(
         form.query_one("#priority", Input).value = "5"
         form.query_one("#key", Input).value = "welcome-a"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, "created in 'emails'"), "the created note")
-        await wait_for(pilot, lambda: row(app, "emails")["new"] == "1", "1 new")
+        await wait_on_screen(pilot, noted(app, "created in 'emails'"), "the created note")
+        await wait_on_screen(pilot, lambda: row(app, "emails")["new"] == "1", "1 new")
         _, tasks = await client.list_tasks("emails")
         assert (tasks[0].payload, tasks[0].priority, tasks[0].key) == (
             {"to": "a@b.c", "n": [1, 2]},
@@ -227,12 +230,12 @@ async def test_create_a_task_with_a_validated_json_payload(
         )
         # The same key again: the live task is returned, and the console says so.
         await pilot.press("c")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TaskFormScreen) and app.screen, "the form"
         )
         form.query_one("#key", Input).value = "welcome-a"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, "still live"), "the de-duplicated note")
+        await wait_on_screen(pilot, noted(app, "still live"), "the de-duplicated note")
         assert (await client.list_tasks("emails")).count == 1
 
 
@@ -242,13 +245,13 @@ async def test_filter_queues_by_name(console: Callable[..., ConsoleApp], client:
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(QueueTable)
-        await wait_for(pilot, lambda: table.row_count == 3, "3 rows")
+        await wait_on_screen(pilot, lambda: table.row_count == 3, "3 rows")
         await pilot.press("slash", *"port")
-        await wait_for(pilot, lambda: table.row_count == 1, "1 row")
+        await wait_on_screen(pilot, lambda: table.row_count == 1, "1 row")
         assert row(app, "reports")
         await pilot.press("enter")  # keep the filter, back to the table
         assert table.has_focus
         await pilot.pause(0.6)  # a couple of refreshes: the filter holds
         assert table.row_count == 1
         await pilot.press("escape")
-        await wait_for(pilot, lambda: table.row_count == 3, "3 rows again")
+        await wait_on_screen(pilot, lambda: table.row_count == 3, "3 rows again")

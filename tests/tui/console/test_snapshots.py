@@ -16,8 +16,8 @@ from pgqueue_tui.screens.task_detail import TaskDetailScreen
 from pgqueue_tui.screens.tasks import TasksScreen
 from pgqueue_tui.widgets.queue_table import QueueTable
 from pgqueue_tui.widgets.task_table import TaskTable
+from tests.support.console import wait_on_screen
 
-from .conftest import wait_for
 from .frozen import NOW, TASKS, FrozenClient, frozen_live
 
 SnapCompare = Callable[..., bool]
@@ -45,7 +45,9 @@ def frozen_app() -> ConsoleApp:
 
 
 async def overview_loaded(pilot: Pilot[Any]) -> None:
-    await wait_for(pilot, lambda: pilot.app.screen.query_one(QueueTable).row_count == 3, "rows")
+    await wait_on_screen(
+        pilot, lambda: pilot.app.screen.query_one(QueueTable).row_count == 3, "rows"
+    )
 
 
 def test_overview(snap_compare: SnapCompare) -> None:
@@ -65,7 +67,7 @@ def test_overview_light_theme(snap_compare: SnapCompare) -> None:
 async def tasks_loaded(pilot: Pilot[Any]) -> None:
     await overview_loaded(pilot)
     await pilot.press("t")
-    await wait_for(
+    await wait_on_screen(
         pilot,
         lambda: (
             isinstance(pilot.app.screen, TasksScreen)
@@ -82,7 +84,7 @@ def test_tasks(snap_compare: SnapCompare) -> None:
 async def task_detail_loaded(pilot: Pilot[Any]) -> None:
     await tasks_loaded(pilot)
     await pilot.press("enter")
-    await wait_for(
+    await wait_on_screen(
         pilot,
         lambda: isinstance(pilot.app.screen, TaskDetailScreen) and pilot.app.screen.detail,
         "the task",
@@ -96,7 +98,7 @@ def test_task_detail(snap_compare: SnapCompare) -> None:
 async def queue_loaded(pilot: Pilot[Any]) -> None:
     await overview_loaded(pilot)
     await pilot.press("enter")
-    await wait_for(
+    await wait_on_screen(
         pilot,
         lambda: (
             getattr(pilot.app.screen, "queue", None) is not None
@@ -113,7 +115,7 @@ def test_queue_detail(snap_compare: SnapCompare) -> None:
 async def tickers_loaded(pilot: Pilot[Any]) -> None:
     await overview_loaded(pilot)
     await pilot.press("k")
-    await wait_for(
+    await wait_on_screen(
         pilot,
         lambda: (
             not isinstance(pilot.app.screen, OverviewScreen)
@@ -130,7 +132,7 @@ def test_tickers(snap_compare: SnapCompare) -> None:
 async def help_open(pilot: Pilot[Any]) -> None:
     await overview_loaded(pilot)
     await pilot.press("question_mark")
-    await wait_for(pilot, lambda: pilot.app.screen.query("#help"), "help")
+    await wait_on_screen(pilot, lambda: pilot.app.screen.query("#help"), "help")
 
 
 def test_help(snap_compare: SnapCompare) -> None:

@@ -18,8 +18,7 @@ from pgqueue_tui.screens.tasks import TasksScreen
 from pgqueue_tui.widgets.json_editor import JsonEditor
 from pgqueue_tui.widgets.task_table import TaskTable
 from pgqueue_tui.widgets.task_view import TaskView
-
-from .conftest import SIZE, cell_texts, noted, text_of, wait_for
+from tests.support.console import SIZE, cell_texts, noted, text_of, wait_on_screen
 
 
 def tasks_screen(app: ConsoleApp) -> TasksScreen | None:
@@ -39,25 +38,27 @@ async def test_paging_through_thousands_of_tasks(
     app = console(page_size=300)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("t")
-        await wait_for(pilot, lambda: "page 1 of 9 · 2,500 tasks" in page_note(app), "page 1")
+        await wait_on_screen(pilot, lambda: "page 1 of 9 · 2,500 tasks" in page_note(app), "page 1")
         table = app.screen.query_one(TaskTable)
         assert table.row_count == 300
         assert cell_texts(table)[0][0] == str(ids[-1])  # newest first
         await pilot.press("right_square_bracket")
-        await wait_for(pilot, lambda: "page 2 of 9" in page_note(app), "page 2")
-        await wait_for(pilot, lambda: cell_texts(table)[0][0] == str(ids[-301]), "page 2 rows")
+        await wait_on_screen(pilot, lambda: "page 2 of 9" in page_note(app), "page 2")
+        await wait_on_screen(
+            pilot, lambda: cell_texts(table)[0][0] == str(ids[-301]), "page 2 rows"
+        )
         assert table.row_count == 300
         for _ in range(8):  # pressed faster than pages load: the last one wins
             await pilot.press("right_square_bracket")
-        await wait_for(pilot, lambda: "page 9 of 9" in page_note(app), "the last page")
-        await wait_for(pilot, lambda: table.row_count == 100, "100 rows on the last page")
+        await wait_on_screen(pilot, lambda: "page 9 of 9" in page_note(app), "the last page")
+        await wait_on_screen(pilot, lambda: table.row_count == 100, "100 rows on the last page")
         assert cell_texts(table)[-1][0] == str(ids[0])
         await pilot.press("left_square_bracket")
-        await wait_for(pilot, lambda: "page 8 of 9" in page_note(app), "back a page")
+        await wait_on_screen(pilot, lambda: "page 8 of 9" in page_note(app), "back a page")
         await pilot.press("left_curly_bracket")
-        await wait_for(pilot, lambda: "page 1 of 9" in page_note(app), "the first page")
+        await wait_on_screen(pilot, lambda: "page 1 of 9" in page_note(app), "the first page")
         await pilot.press("right_curly_bracket")
-        await wait_for(pilot, lambda: "page 9 of 9" in page_note(app), "the last page")
+        await wait_on_screen(pilot, lambda: "page 9 of 9" in page_note(app), "the last page")
 
 
 async def test_filter_by_queue_and_status(
@@ -74,16 +75,18 @@ async def test_filter_by_queue_and_status(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("t")
-        await wait_for(pilot, lambda: "4 tasks" in page_note(app), "all 4 tasks")
+        await wait_on_screen(pilot, lambda: "4 tasks" in page_note(app), "all 4 tasks")
         screen = tasks_screen(app)
         assert screen is not None
-        await wait_for(pilot, lambda: len(screen.query_one("#queue", Select)._options) > 2, "opts")
+        await wait_on_screen(
+            pilot, lambda: len(screen.query_one("#queue", Select)._options) > 2, "opts"
+        )
         screen.query_one("#queue", Select).value = "emails"
-        await wait_for(pilot, lambda: "3 tasks" in page_note(app), "3 tasks of emails")
+        await wait_on_screen(pilot, lambda: "3 tasks" in page_note(app), "3 tasks of emails")
         screen.query_one("#status", Select).value = "failed"
-        await wait_for(pilot, lambda: "1 task" in page_note(app), "the failed one")
+        await wait_on_screen(pilot, lambda: "1 task" in page_note(app), "the failed one")
         table = screen.query_one(TaskTable)
-        await wait_for(pilot, lambda: table.row_count == 1, "one row")
+        await wait_on_screen(pilot, lambda: table.row_count == 1, "one row")
         assert cell_texts(table)[0][:3] == [str(failing.id), "emails", "failed"]
         preview = text_of(screen.query_one(TaskView))
         assert "boom" in preview  # the result in the preview pane
@@ -99,7 +102,7 @@ async def test_open_the_filtered_list_from_a_queue(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         app.open_tasks(queue="emails", status="new")
-        await wait_for(pilot, lambda: "1 task" in page_note(app), "the task")
+        await wait_on_screen(pilot, lambda: "1 task" in page_note(app), "the task")
         assert "tasks › emails › new" in app.screen.query_one("ConsoleHeader").context
 
 
@@ -113,13 +116,13 @@ async def test_task_detail_shows_pretty_json_and_everything_else(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("t")
-        await wait_for(pilot, lambda: "1 task" in page_note(app), "the task")
+        await wait_on_screen(pilot, lambda: "1 task" in page_note(app), "the task")
         await pilot.press("enter")
-        screen = await wait_for(
+        screen = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TaskDetailScreen) and app.screen, "detail"
         )
         view = screen.query_one(TaskView)
-        await wait_for(pilot, lambda: screen.detail is not None, "the task loaded")
+        await wait_on_screen(pilot, lambda: screen.detail is not None, "the task loaded")
         text = text_of(view)
         for fragment in (
             f"task {task.id}",
@@ -134,7 +137,7 @@ async def test_task_detail_shows_pretty_json_and_everything_else(
         ):
             assert fragment in text, (fragment, text)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: tasks_screen(app), "back to the list")
+        await wait_on_screen(pilot, lambda: tasks_screen(app), "back to the list")
 
 
 async def test_retain_complete_and_fail_for_debugging(
@@ -146,28 +149,28 @@ async def test_retain_complete_and_fail_for_debugging(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         app.open_tasks(queue="jobs")
-        await wait_for(pilot, lambda: "2 tasks" in page_note(app), "two tasks")
+        await wait_on_screen(pilot, lambda: "2 tasks" in page_note(app), "two tasks")
         await pilot.press("g")  # retain the next task as the console
-        screen = await wait_for(
+        screen = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TaskDetailScreen) and app.screen, "detail"
         )
         assert screen.task_id == first.id
-        await wait_for(pilot, lambda: screen.detail is not None, "loaded")
+        await wait_on_screen(pilot, lambda: screen.detail is not None, "loaded")
         assert screen.detail.worker == WORKER
         await pilot.press("s")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, ResultFormScreen) and app.screen, "result"
         )
         form.query_one(JsonEditor).query_one("TextArea").text = '{"sent": true}'
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, f"Task {first.id} is released"), "released")
+        await wait_on_screen(pilot, noted(app, f"Task {first.id} is released"), "released")
         done = await client.get_task(first.id)
         assert (done.status, done.result) == (Status.RELEASED, {"sent": True})
 
         await pilot.press("escape")
-        await wait_for(pilot, lambda: tasks_screen(app), "the list")
+        await wait_on_screen(pilot, lambda: tasks_screen(app), "the list")
         await pilot.press("g")
-        screen = await wait_for(
+        screen = await wait_on_screen(
             pilot,
             lambda: (
                 isinstance(app.screen, TaskDetailScreen)
@@ -176,12 +179,12 @@ async def test_retain_complete_and_fail_for_debugging(
             ),
             "the second task",
         )
-        await wait_for(pilot, lambda: screen.detail is not None, "loaded")
+        await wait_on_screen(pilot, lambda: screen.detail is not None, "loaded")
         await pilot.press("f", "ctrl+s")
-        await wait_for(pilot, noted(app, f"Task {second.id} is failed"), "failed")
+        await wait_on_screen(pilot, noted(app, f"Task {second.id} is failed"), "failed")
         assert (await client.get_task(second.id)).result == {"error": "failed by hand"}
         await pilot.press("escape", "g")
-        await wait_for(pilot, noted(app, "No task is ready in 'jobs'"), "nothing left")
+        await wait_on_screen(pilot, noted(app, "No task is ready in 'jobs'"), "nothing left")
 
 
 async def test_cancel_and_requeue_one_task(
@@ -192,20 +195,20 @@ async def test_cancel_and_requeue_one_task(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("t")
-        table = await wait_for(
+        table = await wait_on_screen(
             pilot, lambda: tasks_screen(app) and app.screen.query_one(TaskTable), "the table"
         )
-        await wait_for(pilot, lambda: table.row_count == 1, "the row")
+        await wait_on_screen(pilot, lambda: table.row_count == 1, "the row")
         await pilot.press("r")  # a new task cannot be requeued: the key does nothing
         await pilot.press("x")
-        dialog = await wait_for(
+        dialog = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "confirm"
         )
         assert f"Cancel task {task.id}" in str(dialog.message)
         await pilot.press("y")
-        await wait_for(pilot, lambda: cell_texts(table)[0][2] == "cancelled", "cancelled")
+        await wait_on_screen(pilot, lambda: cell_texts(table)[0][2] == "cancelled", "cancelled")
         await pilot.press("r")
-        await wait_for(pilot, lambda: cell_texts(table)[0][2] == "new", "new again")
+        await wait_on_screen(pilot, lambda: cell_texts(table)[0][2] == "new", "new again")
         assert (await client.get_task(task.id)).status is Status.NEW
 
 
@@ -218,14 +221,14 @@ async def test_requeue_every_task_matching_the_filter(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         app.open_tasks(queue="jobs", status="cancelled")
-        await wait_for(pilot, lambda: "3 tasks" in page_note(app), "3 cancelled")
+        await wait_on_screen(pilot, lambda: "3 tasks" in page_note(app), "3 cancelled")
         await pilot.press("R")
-        dialog = await wait_for(
+        dialog = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "confirm"
         )
         assert "Requeue all 3 cancelled tasks of 'jobs'" in str(dialog.message)
         await pilot.press("y")
-        await wait_for(pilot, lambda: "0 tasks" in page_note(app), "none cancelled left")
+        await wait_on_screen(pilot, lambda: "0 tasks" in page_note(app), "none cancelled left")
     assert (await client.list_tasks("jobs", Status.NEW)).count == 3
 
 
@@ -236,8 +239,8 @@ async def test_create_a_task_from_the_list(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         app.open_tasks(queue="jobs")
-        await wait_for(pilot, lambda: "0 tasks" in page_note(app), "empty")
+        await wait_on_screen(pilot, lambda: "0 tasks" in page_note(app), "empty")
         await pilot.press("c")
-        await wait_for(pilot, lambda: app.screen.query(JsonEditor), "the form")
+        await wait_on_screen(pilot, lambda: app.screen.query(JsonEditor), "the form")
         await pilot.press("ctrl+s")  # the queue of the filter, payload {}
-        await wait_for(pilot, lambda: "1 task" in page_note(app), "the new task")
+        await wait_on_screen(pilot, lambda: "1 task" in page_note(app), "the new task")

@@ -19,8 +19,7 @@ from pgqueue_tui.screens.tickers import FIRINGS, TickersScreen
 from pgqueue_tui.widgets.firing_log import FiringLog
 from pgqueue_tui.widgets.json_editor import JsonEditor
 from pgqueue_tui.widgets.ticker_table import TickerTable
-
-from .conftest import SIZE, cell_texts, noted, wait_for
+from tests.support.console import SIZE, cell_texts, noted, wait_on_screen
 
 
 def log_lines(app: ConsoleApp) -> list[str]:
@@ -34,15 +33,15 @@ async def test_list_create_edit_and_delete_tickers(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("k")
-        screen = await wait_for(
+        screen = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TickersScreen) and app.screen, "tickers"
         )
         table = screen.query_one(TickerTable)
-        await wait_for(pilot, lambda: table.row_count == 1, "the ticker")
+        await wait_on_screen(pilot, lambda: table.row_count == 1, "the ticker")
         assert cell_texts(table)[0][:4] == ["hourly", "1h", "{}", "never"]
 
         await pilot.press("a")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TickerFormScreen) and app.screen, "form"
         )
         form.query_one("#ticker", Input).value = "nightly"
@@ -52,24 +51,24 @@ async def test_list_create_edit_and_delete_tickers(
         assert "at least 1s" in str(form.query_one("#error").render())
         form.query_one("#interval", Input).value = "24h"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: table.row_count == 2, "two tickers")
+        await wait_on_screen(pilot, lambda: table.row_count == 2, "two tickers")
         nightly = await client.get_ticker("nightly")
         assert (nightly.interval, nightly.payload) == (timedelta(hours=24), {"scope": "all"})
 
         table.select("nightly")
         await pilot.press("e")
-        form = await wait_for(
+        form = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, TickerFormScreen) and app.screen, "edit"
         )
         form.query_one("#interval", Input).value = "12h"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, noted(app, "'nightly' saved"), "saved")
+        await wait_on_screen(pilot, noted(app, "'nightly' saved"), "saved")
         assert (await client.get_ticker("nightly")).interval == timedelta(hours=12)
 
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm")
         await pilot.press("y")
-        await wait_for(pilot, lambda: table.row_count == 1, "one ticker left")
+        await wait_on_screen(pilot, lambda: table.row_count == 1, "one ticker left")
         assert [t.ticker for t in (await client.list_tickers()).items] == ["hourly"]
 
 
@@ -82,16 +81,16 @@ async def test_countdown_to_the_next_firing(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("k")
-        table = await wait_for(
+        table = await wait_on_screen(
             pilot,
             lambda: isinstance(app.screen, TickersScreen) and app.screen.query_one(TickerTable),
             "tickers",
         )
-        await wait_for(pilot, lambda: table.row_count == 1, "the row")
+        await wait_on_screen(pilot, lambda: table.row_count == 1, "the row")
         last, upcoming = cell_texts(table)[0][3:5]
         assert last.endswith("ago") or last == "now"
         assert upcoming.startswith("in 5") or upcoming.startswith("in 1m"), upcoming
-        await wait_for(pilot, lambda: cell_texts(table)[0][4] != upcoming, "the countdown")
+        await wait_on_screen(pilot, lambda: cell_texts(table)[0][4] != upcoming, "the countdown")
 
 
 async def test_the_console_observes_firings_a_real_consumer_receives(
@@ -111,14 +110,14 @@ async def test_the_console_observes_firings_a_real_consumer_receives(
 
     app = console()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.watching == "live", "the watch stream")
+        await wait_on_screen(pilot, lambda: app.watching == "live", "the watch stream")
         await pilot.press("k")
-        await wait_for(pilot, lambda: isinstance(app.screen, TickersScreen), "tickers")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, TickersScreen), "tickers")
         log = app.screen.query_one(FiringLog)
         assert log.border_title == FIRINGS
         consumer = asyncio.ensure_future(consume())
         try:
-            await wait_for(pilot, lambda: len(received) >= 4, "four firings", timeout=15)
+            await wait_on_screen(pilot, lambda: len(received) >= 4, "four firings", timeout=15)
             shown = received[:4]
             stamps = [t.timestamp for t in shown if t.timestamp is not None]
             assert len(stamps) == 4
@@ -133,7 +132,7 @@ async def test_the_console_observes_firings_a_real_consumer_receives(
                     if t.timestamp is not None
                 )
 
-            await wait_for(pilot, everything_shown, "the consumer's firings in the console")
+            await wait_on_screen(pilot, everything_shown, "the consumer's firings in the console")
             # ... as the watch stream reported them (not only seen by polling the tickers).
             assert set(stamps) <= {f.timestamp for f in app.live.firings if f.ticker == "beat"}
             assert any('beat  {"n":1}' in line for line in log_lines(app))
@@ -150,8 +149,8 @@ async def test_firings_claimed_elsewhere_are_observed(
     app = console()
     async with app.run_test(size=SIZE) as pilot:
         log = app.screen.query_one(FiringLog)  # the overview's pane
-        await wait_for(pilot, lambda: app.screen.query_one(TickerTable).row_count, "the row")
+        await wait_on_screen(pilot, lambda: app.screen.query_one(TickerTable).row_count, "the row")
         async with client.ticker_stream() as stream:  # another consumer
             await stream.__anext__()
-        await wait_for(pilot, lambda: log.count == 1, "the firing")
+        await wait_on_screen(pilot, lambda: log.count == 1, "the firing")
         assert "beat" in log.lines[0].text
