@@ -13,6 +13,8 @@ Phases (PHASES below):
   cycle-batch   PUT /task/{q}?worker=&limit=--batch, PATCH /task [] -> cycles/s (tasks)
   drain         (a worker's drain: see `drain_phase`, not yet written)
 Latencies (p50/p99) are per endpoint, from the client's side, over every request of a phase.
+For the servers it starts, it also reports the server process's CPU time per request (from
+/proc): on a shared machine the rates move with the neighbours' load, that figure hardly.
 
 Servers:
   --url base=http://127.0.0.1:8081/api    an already running server (any version)
@@ -354,6 +356,16 @@ class Result:
     rate: float
     latency: dict[str, tuple[float, float]]  # endpoint -> (p50 ms, p99 ms)
     errors: dict[str, int]
+    cpu_us: float  # the server process's CPU time per request (NaN: not a started server)
+
+
+def server_cpu(server: Server) -> float:
+    """CPU seconds (user + system) the server process has used so far; -inf when unknown
+    (a --url server). Unlike rates, this barely moves when neighbours load the machine."""
+    if server.proc is None:
+        return float("-inf")
+    fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_phase(gens: Generators, server: Server, phase: str, args: argparse.Namespace) -> Result:
@@ -362,13 +374,17 @@ def run_phase(gens: Generators, server: Server, phase: str, args: argparse.Names
     if phase in CONSUMES:
         seed(server, queue, int(CONSUMES[phase] * args.duration))
     job = Job(phase, server.url, queue, server.token, args.clients, args.duration, args.batch, 0)
+    cpu = server_cpu(server)
     tally = gens.run(job)
+    cpu = server_cpu(server) - cpu
+    requests = sum(len(v) for v in tally.latencies.values())
     latency = {
         endpoint: (_percentile(v, 0.5) * 1000, _percentile(v, 0.99) * 1000)
         for endpoint, v in sorted(tally.latencies.items())
     }
     call(server, "DELETE", f"/queue/{queue}")
-    return Result(tally.ops / args.duration, latency, tally.errors)
+    cpu_us = cpu / requests * 1e6 if requests and cpu >= 0 else float("nan")
+    return Result(tally.ops / args.duration, latency, tally.errors, cpu_us)
 
 
 def report(results: dict[str, dict[str, list[Result]]], labels: list[str]) -> None:
@@ -382,6 +398,13 @@ def report(results: dict[str, dict[str, list[Result]]], labels: list[str]) -> No
             rate = statistics.median(r.rate for r in rounds)
             spread = ", ".join(f"{r.rate:.0f}" for r in rounds)
             print(f"  {label:>8}: {rate:9.0f}  x{rate / base_rate:5.2f}   rounds: {spread}")
+            cpu = statistics.median(r.cpu_us for r in rounds)
+            base_cpu = statistics.median(r.cpu_us for r in by_server[base])
+            cpus = ", ".join(f"{r.cpu_us:.0f}" for r in rounds)
+            print(
+                f"            server CPU per request {cpu:7.0f} us  (x{cpu / base_cpu:4.2f})"
+                f"   rounds: {cpus}"
+            )
             endpoints = sorted({e for r in rounds for e in r.latency})
             for endpoint in endpoints:
                 p50 = statistics.median(r.latency[endpoint][0] for r in rounds)
@@ -465,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                     results[phase][server.label].append(result)
                     print(
                         f"round {number + 1} {phase:>12} {server.label:>8}: "
-                        f"{result.rate:8.0f} {UNITS[phase]}",
+                        f"{result.rate:8.0f} {UNITS[phase]}, {result.cpu_us:5.0f} us CPU/request",
                         flush=True,
                     )
         report(results, labels)
