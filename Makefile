@@ -32,6 +32,11 @@ fuzz: $(STAMP) ## Schemathesis against openapi.json, and the decoder sweep and p
 bench: $(STAMP) ## pgqueue's drain vs the raw-SQL limit on one database (BENCH_DSN=…)
 	$(BIN)/python bench/drain_vs_raw.py $(if $(BENCH_DSN),--dsn '$(BENCH_DSN)')
 
+BENCH_REST_ARGS ?=
+
+bench-rest: $(STAMP) ## The REST request path under keep-alive load (BENCH_DSN=…, BENCH_REST_ARGS=--start base=DIR …)
+	$(BIN)/python bench/rest.py $(if $(BENCH_DSN),--dsn '$(BENCH_DSN)') $(BENCH_REST_ARGS)
+
 soak: $(STAMP) ## Table health: 1M tasks with cleanup, then a pinned xmin (minutes; not in CI; SOAK_ARGS=…)
 	nice -n 10 $(BIN)/python bench/soak.py $(SOAK_ARGS)
 
@@ -80,5 +85,5 @@ clean: ## Remove the virtualenv, caches and build output
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build *.egg-info
 
 
-.PHONY: bench
+.PHONY: bench bench-rest
 .PHONY: help install run test fuzz dist lint format docker docker-check clean

@@ -142,6 +142,8 @@ class Notifier:
                         await conn.remove_listener(self._channel, self._on_notify)
                         await conn.remove_listener(self._changes_channel, self._on_change)
                 with contextlib.suppress(Exception):
+                    await asyncio.shield(db.reset_before_release(conn, timeout=2))
+                with contextlib.suppress(Exception):
                     await asyncio.shield(db.release(self._pool, conn, timeout=2))
             self.reconnects += 1
             await asyncio.sleep(backoff)

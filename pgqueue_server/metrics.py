@@ -7,6 +7,7 @@ import functools
 import platform
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -21,6 +22,7 @@ OLDEST_READY_HELP = (
     "Seconds since the oldest ready task of each queue became ready (0: none is waiting)"
 )
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_MAX_CHILDREN = 1024  # cached (method, route, status) series
 _PARAM = re.compile(r"<([^:>]+)(?::[^>]*)?>")
 
 
@@ -69,6 +71,7 @@ class Metrics:
             ["method", "route", "status"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.latency = Histogram(
             "pgqueue_http_request_duration_seconds",
             "Time to answer HTTP requests (streams: until they end), by method and route",
@@ -85,9 +88,18 @@ class Metrics:
         build.info({"version": __version__, "python": platform.python_version()})
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        method = method if method in _METHODS else "OTHER"
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # labels() costs more than the observation: once per series
+            label = method if method in _METHODS else "OTHER"
+            children = (
+                self.requests.labels(label, route, str(status)),
+                self.latency.labels(label, route),
+            )
+            if len(self._children) < _MAX_CHILDREN:  # methods are the client's choice
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def render(self, system: System) -> bytes:
         """The exposition text: this registry plus queue sizes and ages queried now."""

@@ -60,9 +60,11 @@ class RequestScope:
         ctx = route.ctx
         public = getattr(ctx, "public", False)
         if not public:  # authentication first: a client without a token learns nothing else
+            header = request.headers.get("authorization")
             request.ctx.scope = self.authenticator.authenticate(
-                request.headers.get("authorization"),
-                token_in_url=bool(_URL_TOKENS & params.names_in_query(request)),
+                header,
+                # Only a request without the header needs its query read here.
+                token_in_url=not header and bool(_URL_TOKENS & params.names_in_query(request)),
             )
         params.check_path(request)
         if public or getattr(ctx, "any_scope", False):  # any valid token may read the API doc

@@ -77,7 +77,9 @@ def check_path(request: Request) -> None:
     """400 unless the path's %-escapes decode as UTF-8 (the router would decode them with
     U+FFFD in place of the bad bytes, and hand the handler a name nobody sent)."""
     try:
-        unquote_to_bytes(request.path).decode("utf-8")
+        path = request.path  # raw bytes that are not UTF-8 fail here already
+        if "%" in path:
+            unquote_to_bytes(path).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidArgument(
             "the path is not UTF-8 text (its %-escapes must encode UTF-8)"
