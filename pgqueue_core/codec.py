@@ -120,7 +120,11 @@ def format_time(value: datetime | None) -> str | None:
     """RFC 3339 in UTC with microseconds: 2026-11-28T10:00:00.123456Z."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:  # asyncpg's are UTC already
+        value = value.astimezone(UTC)
+    # isoformat pads the year to four digits (strftime's %Y does not, on glibc, before 1000)
+    # and is about a third cheaper; "+00:00" becomes "Z".
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(value: object, field: str) -> datetime | None:

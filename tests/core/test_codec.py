@@ -61,6 +61,16 @@ def test_format_time_is_rfc3339_utc() -> None:
     moment = datetime(2026, 11, 28, 11, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
     assert format_time(moment) == "2026-11-28T10:00:00.123456Z"
     assert format_time(None) is None
+    assert format_time(datetime(2026, 11, 28, tzinfo=UTC)) == "2026-11-28T00:00:00.000000Z"
+
+
+@pytest.mark.parametrize("year", [1, 999, 1000, 9999])
+def test_format_time_pads_the_year_and_round_trips(year: int) -> None:
+    """Years before 1000 (the bounds allow year 1) keep four digits, as RFC 3339 needs."""
+    moment = datetime(year, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    text = format_time(moment)
+    assert text == f"{year:04d}-01-02T03:04:05.000006Z"
+    assert parse_time(text, "t") == moment
 
 
 @pytest.mark.parametrize(
