@@ -50,13 +50,14 @@ async def test_reserved_namespace_is_read_only(server: Server) -> None:
 
     # Maintenance keeps its schedule there (registered once it first runs, just after the
     # server starts): visible, never writable.
+    # The tickers are registered one after the other: wait for both, not for the namespace.
     async def registered() -> bool:
-        return "pgqueue" in (await server.get("/namespace")).json["body"]
+        tickers = await server.get("/ticker", params=system)
+        assert tickers.status == 200
+        return {t["ticker"] for t in tickers.json["body"]} >= {"cleanup", "lease-rescue"}
 
     await wait_for(registered, 10, "maintenance to register its schedule")
-    tickers = await server.get("/ticker", params=system)
-    assert tickers.status == 200
-    assert {t["ticker"] for t in tickers.json["body"]} >= {"cleanup", "lease-rescue"}
+    assert "pgqueue" in (await server.get("/namespace")).json["body"]
     assert (await server.get("/queue", params=system)).status == 200
     assert (await server.get("/stats", params=system)).status == 200
     for method, path, body in (
