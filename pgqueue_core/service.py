@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +83,28 @@ class BackgroundLoop:
                 await asyncio.wait_for(
                     self._wake.wait(), self.interval if wait is None else max(wait, 0.0)
                 )
+
+
+def install_stop_signals(stop: Callable[[], None], enabled: bool = True) -> Callable[[], None]:
+    """Call `stop` on SIGTERM and SIGINT (a worker's graceful stop; a second signal calls it
+    again) while running in the main thread's loop; returns what puts the previous handlers
+    back. Elsewhere (or not `enabled`) it does nothing."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    installed: list[tuple[signal.Signals, Any]] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        try:
+            loop.add_signal_handler(sig, stop)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue
+        installed.append((sig, previous))
+
+    def restore() -> None:
+        for sig, previous in installed:
+            loop.remove_signal_handler(sig)
+            with contextlib.suppress(TypeError, ValueError):
+                signal.signal(sig, previous)
+
+    return restore

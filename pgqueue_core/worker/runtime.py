@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
 
 from .. import handlers as calls
 from ..errors import PgQueueError
 from ..maintenance import Maintenance
 from ..manager import Manager
 from ..models import Task
+from ..service import install_stop_signals
 from ..validate import JSON_ENCODER
 from .claimer import Claimer
 from .completer import Completer
@@ -176,7 +173,7 @@ class Worker:
             if self.maintenance
             else None
         )
-        restore_signals = self._install_signals()
+        restore_signals = install_stop_signals(self.stop, self.handle_signals)
         self._claimer.start()
         if maintenance is not None:
             maintenance.start()
@@ -318,24 +315,3 @@ class Worker:
         # Write the last results (heartbeats go on meanwhile), then stop the heartbeats.
         await self._completer.stop()
         await self._leases.stop()
-
-    def _install_signals(self) -> Callable[[], None]:
-        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        loop = asyncio.get_running_loop()
-        installed: list[tuple[signal.Signals, Any]] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(sig)
-            try:
-                loop.add_signal_handler(sig, self.stop)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue
-            installed.append((sig, previous))
-
-        def restore() -> None:
-            for sig, previous in installed:
-                loop.remove_signal_handler(sig)
-                with contextlib.suppress(TypeError, ValueError):
-                    signal.signal(sig, previous)
-
-        return restore

@@ -6,17 +6,15 @@ import asyncio
 import collections
 import contextlib
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
 
 from pgqueue_core import handlers as calls
 from pgqueue_core.errors import PgQueueError
 from pgqueue_core.models import Task
+from pgqueue_core.service import install_stop_signals
 from pgqueue_core.validate import JSON_ENCODER
 from pgqueue_core.worker import WorkerStats
 
@@ -176,7 +174,7 @@ class RemoteWorker:
     async def run(self) -> None:
         """Work until `stop()`; returns after every result was sent (raises the error that
         stopped the worker by itself)."""
-        restore_signals = self._install_signals()
+        restore_signals = install_stop_signals(self.stop, self.handle_signals)
         try:
             if await self._start():
                 for retainer in self._retainers:
@@ -340,24 +338,3 @@ class RemoteWorker:
             await asyncio.wait(list(self._running.values()), timeout=5)
         await self._releaser.stop()
         await self._heartbeat.stop()
-
-    def _install_signals(self) -> Callable[[], None]:
-        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        loop = asyncio.get_running_loop()
-        installed: list[tuple[signal.Signals, Any]] = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous = signal.getsignal(sig)
-            try:
-                loop.add_signal_handler(sig, self.stop)
-            except (NotImplementedError, RuntimeError, ValueError):
-                continue
-            installed.append((sig, previous))
-
-        def restore() -> None:
-            for sig, previous in installed:
-                loop.remove_signal_handler(sig)
-                with contextlib.suppress(TypeError, ValueError):
-                    signal.signal(sig, previous)
-
-        return restore
