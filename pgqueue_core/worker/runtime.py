@@ -202,47 +202,29 @@ class Worker:
 
     async def _execute(self, task: Task) -> None:
         claim = (task.id, task.attempt)
-        success, result, outcome = True, None, "success"
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            result = await calls.call(
-                self.handlers[task.queue],
-                task,
-                run_async=self._is_async[task.queue],
-                executor=self._executor,
-            )
-            self._claimer.handler_ran(loop.time() - started)
-        except asyncio.CancelledError:
-            reason = self._abandoned.get(claim, "stopped")
-            outcome = "lost" if reason == "lost" else "cancelled"
-            if reason != "lost":
-                success = False
-                result = {
-                    "error": "Cancelled" if reason == "cancel" else "WorkerStopped",
-                    "message": "the task was cancelled"
-                    if reason == "cancel"
-                    else f"worker {self.name} stopped before the handler finished",
-                }
-        except Exception as exc:
-            success, outcome = False, "failure"
-            result = {"error": type(exc).__name__, "message": str(exc)}
-            self._claimer.handler_ran(loop.time() - started)
+        ran = await calls.run(
+            self.handlers[task.queue],
+            task,
+            run_async=self._is_async[task.queue],
+            executor=self._executor,
+            worker=self.name,
+            reason=lambda: self._abandoned.get(claim, "stopped"),
+        )
+        if ran.outcome in ("success", "failure"):  # what a handler costs, for the buffer
+            self._claimer.handler_ran(ran.seconds)
         lost = self._abandoned.pop(claim, None) == "lost"
-        self.stats.observe_handler(task.queue, "lost" if lost else outcome, loop.time() - started)
+        self.stats.observe_handler(task.queue, "lost" if lost else ran.outcome, ran.seconds)
         if lost:
             # The lease lapsed and the task was handed on: whatever the handler made of it
             # (it was cancelled, or ignored that) belongs to no claim any more.
             self.stats.lost += 1
             self.stats.queue(task.queue).lost += 1
             return self._finished(claim)
+        success = ran.success
         try:
-            encoded = "null" if result is None else JSON_ENCODER.encode(result)
+            encoded = "null" if ran.result is None else JSON_ENCODER.encode(ran.result)
         except (TypeError, ValueError, RecursionError) as exc:
-            success = False
-            encoded = json.dumps(
-                {"error": "ResultNotJSON", "message": f"the handler's result: {exc}"}
-            )
+            success, encoded = False, json.dumps(calls.not_json(exc))
         self._completer.add(task, success, encoded)
         self._finished(claim)
 

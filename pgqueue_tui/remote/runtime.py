@@ -6,7 +6,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -236,43 +235,26 @@ class RemoteWorker:
 
     async def _execute(self, task: Task) -> None:
         claim = (task.id, task.attempt)
-        success, result, outcome = True, None, "success"
-        started = time.monotonic()
-        try:
-            result = await calls.call(
-                self.handlers[task.queue],
-                task,
-                run_async=self._is_async[task.queue],
-                executor=self._executor,
-            )
-        except asyncio.CancelledError:
-            reason = self._abandoned.get(claim, "stopped")
-            outcome = "cancelled"
-            if reason != "lost":
-                success = False
-                result = {
-                    "error": "Cancelled" if reason == "cancel" else "WorkerStopped",
-                    "message": "the task was cancelled"
-                    if reason == "cancel"
-                    else f"worker {self.name} stopped before the handler finished",
-                }
-        except Exception as exc:
-            success, outcome = False, "failure"
-            result = {"error": type(exc).__name__, "message": str(exc)}
-        lost = self._abandoned.pop(claim, None) == "lost"
-        self.stats.observe_handler(
-            task.queue, "lost" if lost else outcome, time.monotonic() - started
+        ran = await calls.run(
+            self.handlers[task.queue],
+            task,
+            run_async=self._is_async[task.queue],
+            executor=self._executor,
+            worker=self.name,
+            reason=lambda: self._abandoned.get(claim, "stopped"),
         )
+        lost = self._abandoned.pop(claim, None) == "lost"
+        self.stats.observe_handler(task.queue, "lost" if lost else ran.outcome, ran.seconds)
         if lost:
             self.stats.lost += 1  # handed on meanwhile: the result belongs to no claim
             self.stats.queue(task.queue).lost += 1
             return self._finished(claim)
+        success, result = ran.success, ran.result
         if result is not None:
             try:
                 JSON_ENCODER.encode(result)  # a bad result must not fail a whole batch
             except (TypeError, ValueError, RecursionError) as exc:
-                success = False
-                result = {"error": "ResultNotJSON", "message": f"the handler's result: {exc}"}
+                success, result = False, calls.not_json(exc)
         self._releaser.add(task, success, result)
         self._finished(claim)
 
