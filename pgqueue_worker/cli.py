@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -287,9 +287,7 @@ async def _run_local(
         )
         for queue in worker.queues:  # NotFound now, before it reports ready
             await manager.get_queue(queue)
-        return await _serve(
-            options, worker, worker.run, ports_dir, slot, f"namespace {options.namespace}"
-        )
+        return await _serve(options, worker, ports_dir, slot, f"namespace {options.namespace}")
     finally:
         await pool.close()
 
@@ -317,13 +315,12 @@ async def _run_remote(
         await worker.client.close()
         raise
     where = f"server {options.url}, namespace {options.namespace}"
-    return await _serve(options, worker, worker.run, ports_dir, slot, where)
+    return await _serve(options, worker, ports_dir, slot, where)
 
 
 async def _serve(
     options: Options,
     worker: Any,
-    run: Callable[[], Awaitable[None]],
     ports_dir: Path | None,
     slot: str,
     where: str,
@@ -352,7 +349,7 @@ async def _serve(
         options.concurrency,
     )
     try:
-        await run()
+        await worker.run()
     finally:
         if server is not None:
             server.shutdown()
