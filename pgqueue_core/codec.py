@@ -19,6 +19,7 @@ rule); the server writes the documents out with msgspec.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -44,7 +45,7 @@ class Field:
     """One field of a model as the wire sees it."""
 
     attr: str
-    kind: str  # int, str, name, names, bool, duration, time, status, json, counts
+    kind: str  # int, float, str, name, names, bool, duration, time, status, json, counts
     nullable: bool
     required: bool  # no default in the model: a response must carry it
     default: Any
@@ -66,7 +67,14 @@ def _kind(annotation: Any, meta: Mapping[str, Any]) -> tuple[str, bool]:
         return "counts", nullable
     if typing.get_origin(annotation) is list:
         return "names", nullable
-    kinds = {int: "int", str: "str", bool: "bool", timedelta: "duration", datetime: "time"}
+    kinds = {
+        int: "int",
+        float: "float",
+        str: "str",
+        bool: "bool",
+        timedelta: "duration",
+        datetime: "time",
+    }
     if annotation in kinds:
         return kinds[annotation], nullable
     if annotation is Status:
@@ -245,6 +253,16 @@ def _value(f: Field, value: Any, name: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidArgument(f"{name} must be an integer, got {_json_type(value)}")
         return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidArgument(f"{name} must be a number, got {_json_type(value)}")
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
+        if not math.isfinite(number):
+            raise InvalidArgument(f"{name} must be a finite number")
+        return number
     if kind == "bool":
         if not isinstance(value, bool):
             raise InvalidArgument(f"{name} must be true or false, got {_json_type(value)}")
@@ -334,6 +352,7 @@ def decode_input(
 _TIME: JSON = {"type": "string", "format": "date-time"}
 _KIND_SCHEMA: dict[str, JSON] = {
     "int": {"type": "integer"},
+    "float": {"type": "number"},
     "str": {"type": "string"},
     "name": {"type": "string", "pattern": NAME_PATTERN, "maxLength": 64},
     "names": {"type": "array", "items": {"type": "string", "pattern": NAME_PATTERN}},

@@ -163,6 +163,40 @@ class QueueMeta:
         metadata=wire("most tasks retained at once, across workers; 0: no limit", minimum=0),
     )
     paused: bool | None = field(default=None, metadata=wire("hands out no task while true"))
+    rate: float | None = field(
+        default=None,
+        metadata=wire(
+            "most tasks started per second, across all workers; 0: no limit",
+            minimum=0,
+            maximum=1e9,
+        ),
+    )
+    burst: int | None = field(
+        default=None,
+        metadata=wire(
+            "most tasks started at once after a quiet spell (rate limit); 0: one second's worth",
+            minimum=0,
+        ),
+    )
+    weight: int | None = field(
+        default=None,
+        metadata=wire(
+            "tasks taken per turn when a claim spans several queues (default 1)",
+            minimum=1,
+            maximum=1000,
+        ),
+    )
+    breaker_threshold: int | None = field(
+        default=None,
+        metadata=wire(
+            "failed attempts in a row that open the circuit breaker; 0: no breaker",
+            minimum=0,
+        ),
+    )
+    breaker_cooldown: timedelta | None = field(
+        default=None,
+        metadata=wire("how long an open breaker hands out nothing, 1s..1y (default 30s)"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +214,37 @@ class Queue:
     )
     paused: bool = field(metadata=wire("hands out no task while true"))
     created_at: datetime = field(metadata=wire())
+    rate: float | None = field(
+        default=None, metadata=wire("most tasks started per second; null: no limit")
+    )
+    burst: int | None = field(
+        default=None,
+        metadata=wire("most tasks started at once; null: one second's worth", minimum=1),
+    )
+    weight: int = field(
+        default=1, metadata=wire("tasks taken per turn in a claim spanning several queues")
+    )
+    breaker_threshold: int | None = field(
+        default=None,
+        metadata=wire("failed attempts in a row that open the breaker; null: none", minimum=1),
+    )
+    breaker_cooldown: timedelta = field(
+        default=timedelta(seconds=30), metadata=wire("how long an open breaker holds")
+    )
+    breaker: str = field(
+        default="closed",
+        metadata=wire(
+            "closed; open (hands out nothing until breaker_open_until); half-open (one "
+            "probe task may go out: its success closes the breaker, its failure opens it)",
+            enum=["closed", "open", "half-open"],
+        ),
+    )
+    breaker_open_until: datetime | None = field(
+        default=None, metadata=wire("when the open breaker turns half-open")
+    )
+    breaker_failures: int = field(
+        default=0, metadata=wire("failed attempts in a row, as the breaker counts them")
+    )
 
     from_record: ClassVar[Callable[[Any], Queue]]
 
@@ -296,6 +361,16 @@ class QueueSummary:
     paused: bool = field(metadata=wire())
     counts: dict[Status, int] = field(metadata=wire("tasks per status (as read)"))
     oldest: datetime | None = field(metadata=wire("since when the oldest ready task waits"))
+    breaker: str = field(
+        default="closed",
+        metadata=wire("closed, open or half-open", enum=["closed", "open", "half-open"]),
+    )
+    breaker_open_until: datetime | None = field(
+        default=None, metadata=wire("when the open breaker turns half-open")
+    )
+    rate: float | None = field(
+        default=None, metadata=wire("most tasks started per second; null: no limit")
+    )
 
     @property
     def waiting(self) -> int:

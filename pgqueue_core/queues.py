@@ -12,6 +12,9 @@ from .errors import Conflict, InvalidArgument, nothing_to_change, queue_not_foun
 from .models import Queue, QueueMeta, QueueStatus, QueueSummary, Status
 
 MIN_LEASE_SECONDS = 1
+MIN_COOLDOWN = timedelta(seconds=1)
+MAX_COOLDOWN = timedelta(days=365)
+MAX_WEIGHT = 1000
 
 
 def _check_meta(meta: QueueMeta) -> QueueMeta:
@@ -23,17 +26,16 @@ def _check_meta(meta: QueueMeta) -> QueueMeta:
     validate.integer(meta.concurrency, "concurrency", 0)
     if meta.paused is not None and not isinstance(meta.paused, bool):
         raise InvalidArgument("paused must be a boolean")
+    validate.rate(meta.rate)
+    validate.integer(meta.burst, "burst", 0)
+    validate.integer(meta.weight, "weight", 1, MAX_WEIGHT)
+    validate.integer(meta.breaker_threshold, "breaker_threshold", 0)
+    validate.duration(meta.breaker_cooldown, "breaker_cooldown", minimum=MIN_COOLDOWN)
+    if meta.breaker_cooldown is not None and meta.breaker_cooldown > MAX_COOLDOWN:
+        raise InvalidArgument("breaker_cooldown must be at most 365 days")
     if meta.queue is None:
         return meta
-    return QueueMeta(
-        queue=validate.name(meta.queue, "queue"),
-        ttl=meta.ttl,
-        retries=meta.retries,
-        retry_delay=meta.retry_delay,
-        lease=meta.lease,
-        concurrency=meta.concurrency,
-        paused=meta.paused,
-    )
+    return dataclasses.replace(meta, queue=validate.name(meta.queue, "queue"))
 
 
 def _update_args(meta: QueueMeta, rename: str | None) -> tuple[Any, ...]:
@@ -45,6 +47,11 @@ def _update_args(meta: QueueMeta, rename: str | None) -> tuple[Any, ...]:
         meta.lease,
         meta.concurrency,
         meta.paused,
+        None if meta.rate is None else float(meta.rate),
+        meta.burst,
+        meta.weight,
+        meta.breaker_threshold,
+        meta.breaker_cooldown,
     )
 
 
@@ -102,7 +109,8 @@ class QueueOps(ManagerBase):
         if rename is None and settings == QueueMeta():
             raise nothing_to_change(
                 "queue",
-                "a new name (queue), ttl, retries, retry_delay, lease, concurrency or paused",
+                "a new name (queue), ttl, retries, retry_delay, lease, concurrency, paused, "
+                "rate, burst, weight, breaker_threshold or breaker_cooldown",
             )
         row = await self._run(
             "queue_update",
@@ -125,6 +133,16 @@ class QueueOps(ManagerBase):
 
     async def resume_queue(self, name: str) -> Queue:
         return await self.update_queue(name, QueueMeta(paused=False))
+
+    async def reset_breaker(self, name: str) -> Queue:
+        """Close the queue's circuit breaker and forget its failures (an operator's reset:
+        the queue's tasks go out again at once)."""
+        name = validate.name(name, "queue")
+        row = await self._run("queue_reset_breaker", self.namespace, name)
+        if row is None:
+            raise queue_not_found(name)
+        self._publisher.queue(self.namespace, name, "breaker-reset")
+        return Queue.from_record(row)
 
     async def delete_queue(self, name: str) -> Queue:
         """Delete a queue and all of its tasks; returns the deleted queue."""
@@ -152,7 +170,16 @@ class QueueOps(ManagerBase):
         """Every queue of the namespace with its counts per status and oldest waiting task."""
         rows = await self._run("queue_summaries", self.namespace)
         summaries = {
-            r["queue"]: QueueSummary(self.namespace, r["queue"], r["paused"], {}, r["oldest"])
+            r["queue"]: QueueSummary(
+                self.namespace,
+                r["queue"],
+                r["paused"],
+                {},
+                r["oldest"],
+                breaker=r["breaker"],
+                breaker_open_until=r["breaker_open_until"],
+                rate=r["rate"],
+            )
             for r in rows
         }
         for stat in await self.queue_stats():

@@ -107,6 +107,19 @@ def integer(value: int | None, what: str, minimum: int = 0, maximum: int = INT32
         raise InvalidArgument(f"{what} must be between {minimum} and {maximum}, got {value}")
 
 
+MAX_RATE = 1e9  # tasks per second (the queue table's check)
+
+
+def rate(value: float | None, what: str = "rate") -> None:
+    """Tasks per second: a finite number from 0 (0 removes a limit on update) to MAX_RATE."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{what} must be a number")
+    if not 0 <= value <= MAX_RATE:  # NaN fails both comparisons; big ints compare exactly
+        raise InvalidArgument(f"{what} must be between 0 and {MAX_RATE:g}, got {value}")
+
+
 def status(value: object) -> Status | None:
     if value is None:
         return None

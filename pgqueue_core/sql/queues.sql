@@ -3,12 +3,15 @@
 
 -- name: queue_insert :one
 -- Insert a queue with the table's defaults; nothing when it already exists.
+-- (Every statement that returns queues adds the breaker as read: closed, open, half-open.)
 INSERT INTO {schema}.queue (namespace, queue) VALUES ($1, $2)
 ON CONFLICT (namespace, queue) DO NOTHING
-RETURNING *;
+RETURNING *, {schema}.queue_breaker(breaker_open_until) AS breaker;
 
 -- name: queue_update :one
--- Change the given fields (NULL: unchanged; concurrency 0: no limit); $3 renames.
+-- Change the given fields (NULL: unchanged; concurrency, rate, burst or breaker_threshold 0:
+-- none); $3 renames. A new rate or burst starts from a full bucket; removing the breaker
+-- closes it.
 UPDATE {schema}.queue
    SET queue = coalesce($3::text, queue),
        ttl = coalesce($4::interval, ttl),
@@ -17,17 +20,43 @@ UPDATE {schema}.queue
        lease = coalesce($7::interval, lease),
        concurrency = CASE WHEN $8::integer IS NULL THEN concurrency
                           WHEN $8::integer = 0 THEN NULL ELSE $8::integer END,
-       paused = coalesce($9::boolean, paused)
+       paused = coalesce($9::boolean, paused),
+       rate = CASE WHEN $10::float8 IS NULL THEN rate
+                   WHEN $10::float8 = 0 THEN NULL ELSE $10::float8 END,
+       burst = CASE WHEN $11::integer IS NULL THEN burst
+                    WHEN $11::integer = 0 THEN NULL ELSE $11::integer END,
+       tokens_at = CASE WHEN $10::float8 IS NULL AND $11::integer IS NULL THEN tokens_at END,
+       weight = coalesce($12::integer, weight),
+       breaker_threshold = CASE WHEN $13::integer IS NULL THEN breaker_threshold
+                                WHEN $13::integer = 0 THEN NULL ELSE $13::integer END,
+       breaker_cooldown = coalesce($14::interval, breaker_cooldown),
+       breaker_failures = CASE WHEN $13::integer = 0 THEN 0 ELSE breaker_failures END,
+       breaker_open_until = CASE WHEN $13::integer = 0 THEN NULL ELSE breaker_open_until END,
+       breaker_probe = CASE WHEN $13::integer = 0 THEN NULL ELSE breaker_probe END,
+       breaker_probe_until = CASE WHEN $13::integer = 0 THEN NULL
+                                  ELSE breaker_probe_until END
  WHERE namespace = $1 AND queue = $2
-RETURNING *;
+RETURNING *, {schema}.queue_breaker(breaker_open_until) AS breaker;
+
+-- name: queue_reset_breaker :one
+-- Close a queue's breaker and forget its failures (an operator's reset), and wake the
+-- queue's workers.
+WITH reset AS (
+UPDATE {schema}.queue
+   SET breaker_failures = 0, breaker_open_until = NULL, breaker_probe = NULL,
+       breaker_probe_until = NULL
+ WHERE namespace = $1 AND queue = $2
+RETURNING *, {schema}.queue_breaker(breaker_open_until) AS breaker
+), woke AS MATERIALIZED (SELECT pg_notify('{schema}_task', $1 || '/' || $2))
+SELECT reset.* FROM reset, woke;
 
 -- name: queue_get :one
 -- One queue of the namespace.
-SELECT * FROM {schema}.queue WHERE namespace = $1 AND queue = $2;
+SELECT *, {schema}.queue_breaker(breaker_open_until) AS breaker FROM {schema}.queue WHERE namespace = $1 AND queue = $2;
 
 -- name: queue_list :many
 -- A page of the namespace's queues by name, with the total count.
-SELECT *, count(*) OVER () AS total FROM {schema}.queue
+SELECT *, {schema}.queue_breaker(breaker_open_until) AS breaker, count(*) OVER () AS total FROM {schema}.queue
  WHERE namespace = $1
  ORDER BY queue
 OFFSET $2 LIMIT $3;
@@ -38,7 +67,8 @@ SELECT count(*) FROM {schema}.queue WHERE namespace = $1;
 
 -- name: queue_delete :one
 -- Delete a queue and (by cascade) its tasks; returns the deleted queue.
-DELETE FROM {schema}.queue WHERE namespace = $1 AND queue = $2 RETURNING *;
+DELETE FROM {schema}.queue WHERE namespace = $1 AND queue = $2
+RETURNING *, {schema}.queue_breaker(breaker_open_until) AS breaker;
 
 -- name: queue_task_count :value
 -- How many tasks a queue holds (what a delete would take with it).
@@ -113,7 +143,8 @@ SELECT q.namespace, q.queue,
 -- Per queue of the namespace: paused, and since when its oldest ready task has been ready
 -- (created, or due after a delay or backoff); the first ready task by id of each waiting
 -- status stands for its status, so a huge backlog costs two short index scans.
-SELECT q.queue, q.paused,
+SELECT q.queue, q.paused, q.rate, q.breaker_open_until,
+       {schema}.queue_breaker(q.breaker_open_until) AS breaker,
        (SELECT min(r.ready_since) FROM (
             (SELECT coalesce(t.delayed_at, t.created_at) AS ready_since FROM {schema}.task t
               WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = 'new'

@@ -113,11 +113,19 @@ SELECT n.queue FROM unnest($2::text[]) AS n(queue)
  WHERE NOT EXISTS (SELECT 1 FROM {schema}.queue q WHERE q.namespace = $1 AND q.queue = n.queue);
 
 -- name: task_next_due :value
--- When the next waiting task of the queues ($2 NULL: all) becomes eligible.
-SELECT min(coalesce(t.delayed_at, now())) FROM {schema}.task t
-  JOIN {schema}.queue q ON q.namespace = t.namespace AND q.queue = t.queue AND NOT q.paused
- WHERE t.namespace = $1 AND ($2::text[] IS NULL OR t.queue = ANY ($2::text[]))
-   AND t.status IN ('new', 'retry') AND t.dies_at > now();
+-- When a waiting task of the queues ($2 NULL: all) may next be claimed: when it becomes
+-- eligible, or later when its queue's limits hold it back (an open breaker, a rate limit's
+-- empty bucket: queue_opens_at, migration 6).
+SELECT min(greatest(w.due, {schema}.queue_opens_at(q.rate, q.burst, q.tokens, q.tokens_at,
+                                                   q.breaker_open_until,
+                                                   q.breaker_probe_until)))
+  FROM {schema}.queue q
+ CROSS JOIN LATERAL (
+        SELECT min(coalesce(t.delayed_at, now())) AS due FROM {schema}.task t
+         WHERE t.namespace = q.namespace AND t.queue = q.queue
+           AND t.status IN ('new', 'retry') AND t.dies_at > now()) AS w
+ WHERE q.namespace = $1 AND ($2::text[] IS NULL OR q.queue = ANY ($2::text[]))
+   AND NOT q.paused AND w.due IS NOT NULL;
 
 -- name: task_release :one
 -- Release one retained task through the one release rule (migration 4): success →

@@ -252,8 +252,14 @@ class Claimer(BackgroundLoop):
             while not self._wakeup.is_set():
                 timeout = poll
                 if self._due is not None:
-                    until_due = max(0.0, self._due - time.time()) + 0.001
-                    timeout = min(timeout, max(until_due, self._backoff))
+                    # A due time ahead is exact (a delayed task, or a queue's limit opening:
+                    # an empty bucket, a breaker's cooldown); one already past means tasks
+                    # are ready yet were not claimable (a full concurrency limit, rows other
+                    # claimers hold): back off instead of spinning.
+                    until_due = self._due - time.time()
+                    timeout = min(
+                        timeout, until_due + 0.001 if until_due > 0 else max(self._backoff, 0.001)
+                    )
                 self._reschedule.clear()
                 waits = [asyncio.ensure_future(e.wait()) for e in (self._wakeup, self._reschedule)]
                 done, pending = await asyncio.wait(

@@ -20,7 +20,8 @@ from .schemas import JSON, NAME_IN, STATUSES, ref
 # (stateful fuzzing follows them): (operation, status) → [(target, path parameter, field)].
 LINKS: dict[tuple[str, str], list[tuple[str, str, str]]] = {
     ("createQueue", "201"): [
-        (op, "name", "queue") for op in ("getQueue", "updateQueue", "deleteQueue", "requeueQueue")
+        (op, "name", "queue")
+        for op in ("getQueue", "updateQueue", "deleteQueue", "requeueQueue", "resetBreaker")
     ],
     ("createTicker", "201"): [
         (op, "name", "ticker") for op in ("getTicker", "updateTicker", "deleteTicker")
@@ -158,6 +159,16 @@ def _paths() -> JSON:
                 {200: ok("Count")},
                 params=[QUEUE_NAME],
                 body="QueueRequeue",
+                errors=(404,),
+                tag="queues",
+            )
+        },
+        "/queue/{name}/reset-breaker": {
+            "post": op(
+                "resetBreaker",
+                "Close the queue's circuit breaker and forget its failures",
+                {200: ok("Queue")},
+                params=[QUEUE_NAME],
                 errors=(404,),
                 tag="queues",
             )

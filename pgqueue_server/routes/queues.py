@@ -1,4 +1,5 @@
-"""Queue routes: list, create, get, update (rename, pause/resume), delete, requeue, stats."""
+"""Queue routes: list, create, get, update (rename, pause/resume), delete, requeue, reset the
+breaker, stats."""
 
 from __future__ import annotations
 
@@ -57,6 +58,13 @@ async def requeue_queue(request: Request, name: str) -> HTTPResponse:
     requeue, _ = params.model(request, Requeue, "requeue request")
     count = await manager(request).requeue_tasks(name, requeue.status)
     return json({"count": count})
+
+
+@bp.post("/queue/<name:str>/reset-breaker", unquote=True, ctx_access=Access.WRITE)
+async def reset_breaker(request: Request, name: str) -> HTTPResponse:
+    """Close the queue's circuit breaker (an operator's reset)."""
+    params.query(request)
+    return json(codec.encode(await manager(request).reset_breaker(name)))
 
 
 @bp.get("/stats", ctx_access=Access.READ)

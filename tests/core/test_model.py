@@ -158,12 +158,20 @@ class TaskMachine(RuleBasedStateMachine):
             and m.dies_at > now
             and (m.delayed_at is None or m.delayed_at <= now)
         ]
-        expected = min(eligible, key=lambda m: (-m.priority, m.id), default=None)
-        task = self.run(self.manager.next_task("w1"))  # any queue: global priority, FIFO
-        if expected is None:
+        # Any queue: each queue's head (highest priority, then oldest) takes its turn; of the
+        # heads, the highest priority goes first, and among equals any queue may (fair
+        # claims draw the order at random, weighted).
+        heads = {}
+        for m in sorted(eligible, key=lambda m: (-m.priority, m.id)):
+            heads.setdefault(m.queue, m)
+        top = max((m.priority for m in heads.values()), default=None)
+        candidates = {m.id: m for m in heads.values() if m.priority == top}
+        task = self.run(self.manager.next_task("w1"))
+        if not candidates:
             assert task is None
             return
-        assert task is not None and task.id == expected.id
+        assert task is not None and task.id in candidates, (task, candidates)
+        expected = candidates[task.id]
         assert task.status == Status.RETAINED and task.attempt == expected.attempt + 1
         assert task.leased_until is not None and task.started_at is not None
         assert task.leased_until - task.started_at == LEASE

@@ -163,9 +163,18 @@ async def _poison_as_an_older_version(dsn: str) -> list[int]:
         await conn.close()
 
 
-# Back to version 1: what migrations 2 to 5 added (4's objects only where 2 needs them gone;
-# migrating again re-creates them).
+# Back to version 1: what migrations 2 to 6 added (4's and 6's objects only where 2 needs
+# them gone or 6 would add them twice; migrating again re-creates them).
 BOUNDS_DOWN = """
+DROP FUNCTION pgqueue.queue_opens_at(float8, integer, float8, timestamptz, timestamptz,
+                                     timestamptz);
+DROP FUNCTION pgqueue.queue_breaker(timestamptz);
+DROP FUNCTION pgqueue.queue_tokens(float8, integer, float8, timestamptz, timestamptz);
+ALTER TABLE pgqueue.queue DROP COLUMN rate, DROP COLUMN burst, DROP COLUMN tokens,
+    DROP COLUMN tokens_at, DROP COLUMN throttled, DROP COLUMN weight,
+    DROP COLUMN breaker_threshold, DROP COLUMN breaker_cooldown, DROP COLUMN breaker_failures,
+    DROP COLUMN breaker_open_until, DROP COLUMN breaker_probe, DROP COLUMN breaker_probe_until,
+    DROP COLUMN breaker_trips;
 DROP TABLE pgqueue.watcher;
 DROP FUNCTION pgqueue.ticker_firing(timestamptz, interval);
 DROP VIEW pgqueue.task_read;

@@ -93,13 +93,15 @@ async def test_retain_any_several_and_one(queues: Server) -> None:
     # Several queues, repeated and comma-separated (as the original client could send them).
     got = await queues.put("/task", params=[("worker", "w1"), ("queue", "c,b")])
     assert got.status == 200
-    assert got.json["queue"] == "b"
+    first = got.json["queue"]
+    assert first in ("b", "c")  # queues take turns in a weighted random order
     assert got.json["status"] == "retained"
     assert got.json["worker"] == "w1"
     assert got.json["attempt"] == 1
     # One queue in the path.
-    got = await queues.put("/task/c", params={"worker": "w2"})
-    assert got.json["id"] == ids["c"]
+    other = "b" if first == "c" else "c"
+    got = await queues.put(f"/task/{other}", params={"worker": "w2"})
+    assert got.json["id"] == ids[other]
     # Any queue: none named.
     got = await queues.put("/task", params={"worker": "w3"})
     assert got.json["id"] == ids["a"]
