@@ -100,3 +100,13 @@ async def pool(dsn: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def manager(pool: asyncpg.Pool) -> Manager:
     return await Manager.new(pool, "test")
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own, for reading and rewriting rows behind the Manager's back."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()
