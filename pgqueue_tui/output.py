@@ -147,8 +147,8 @@ def _concurrency(value: int | None) -> str:
 
 
 def per_second(value: float) -> str:
-    """A rate without float noise: 200/s, 0.5/s, 1e+06/s."""
-    return f"{value:g}/s"
+    """A rate as given, without float noise: 200/s, 0.5/s, 1234567/s."""
+    return f"{value:.15g}/s"
 
 
 def rate(value: float | None, burst: int | None = None) -> str:
