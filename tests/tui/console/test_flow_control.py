@@ -140,6 +140,29 @@ async def test_the_queue_view_sees_the_breaker_open_as_it_happens(
         )
 
 
+async def test_an_open_breaker_turns_half_open_on_screen(
+    console: Callable[..., ConsoleApp], client: Client
+) -> None:
+    await client.create_queue(
+        QueueMeta(queue="q", breaker_threshold=1, breaker_cooldown=timedelta(seconds=1))
+    )
+    await fail_one(client, "q")
+    app = console(refresh=30.0)  # no poll would come in time: the stream and the clock tell
+    async with app.run_test(size=VIEW) as pilot:
+        await wait_on_screen(pilot, lambda: app.watching == "live", "the watch stream")
+        app.open_queue("q")
+        screen = await wait_on_screen(
+            pilot,
+            lambda: isinstance(app.screen, QueueDetailScreen) and app.screen.queue and app.screen,
+            "the queue view",
+        )
+        # The one-second cooldown must really pass.
+        await wait_on_screen(
+            pilot, lambda: settings(screen)["breaker"].startswith("half-open · 1/1"), "half-open"
+        )
+        assert screen.check_action("reset_breaker", ()) is True
+
+
 async def test_the_queue_form_edits_flow_control(
     console: Callable[..., ConsoleApp], client: Client
 ) -> None:
