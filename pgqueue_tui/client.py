@@ -192,6 +192,11 @@ class Client(Transport):
     async def resume_queue(self, name: str) -> Queue:
         return await self.update_queue(name, QueueMeta(paused=False))
 
+    async def reset_breaker(self, name: str) -> Queue:
+        """Close the queue's circuit breaker and forget its failures in a row (an operator's
+        reset): its tasks go out again at once."""
+        return await self.one(_QUEUE, "POST", _q(name) + "/reset-breaker")
+
     async def requeue_tasks(self, queue: str, status: Status | str) -> int:
         """Put every task of `queue` in `status` (failed, expired, cancelled) back to new
         with fresh retries and TTL; returns how many."""

@@ -146,7 +146,34 @@ def _concurrency(value: int | None) -> str:
     return "unlimited" if value is None else str(value)
 
 
-def queues_table(queues: Sequence[Queue]) -> str:
+def per_second(value: float) -> str:
+    """A rate as given, without float noise: 200/s, 0.5/s, 1234567/s."""
+    return f"{value:.15g}/s"
+
+
+def rate(value: float | None, burst: int | None = None) -> str:
+    """A rate limit: "200/s", "200/s, burst 50"; "unlimited" for none."""
+    if value is None:
+        return "unlimited"
+    return per_second(value) + (f", burst {burst}" if burst is not None else "")
+
+
+def breaker(
+    state: str, open_until: datetime | None, now: datetime, threshold: int | None = 1
+) -> str:
+    """A circuit breaker as read: "closed", "open until 12:03:05", "half-open"; "-" when
+    the queue has none (`threshold` None). An open breaker whose cooldown has passed since
+    it was read is half-open."""
+    if threshold is None:
+        return NONE
+    if state == "open" and open_until is not None:
+        if open_until <= now:
+            return "half-open"
+        return f"open until {open_until.astimezone().strftime('%H:%M:%S')}"
+    return state
+
+
+def queues_table(queues: Sequence[Queue], now: datetime) -> str:
     rows = [
         (
             q.queue,
@@ -155,12 +182,32 @@ def queues_table(queues: Sequence[Queue]) -> str:
             duration(q.retry_delay),
             duration(q.lease),
             _concurrency(q.concurrency),
+            rate(q.rate),
+            breaker(q.breaker, q.breaker_open_until, now, q.breaker_threshold),
             "paused" if q.paused else "active",
         )
         for q in queues
     ]
-    headers = ("QUEUE", "TTL", "RETRIES", "RETRY DELAY", "LEASE", "CONCURRENCY", "STATE")
+    headers = (
+        "QUEUE", "TTL", "RETRIES", "RETRY DELAY", "LEASE", "CONCURRENCY", "RATE", "BREAKER",
+        "STATE",
+    )  # fmt: skip
     return table(headers, rows, right=(2,))
+
+
+def _breaker_pairs(q: Queue, now: datetime) -> list[tuple[str, str]]:
+    if q.breaker_threshold is None:
+        return [("breaker", "none")]
+    state = breaker(q.breaker, q.breaker_open_until, now, q.breaker_threshold)
+    if state.startswith("open") and q.breaker_open_until is not None:
+        state += f" ({relative(q.breaker_open_until, now)}, then one probe task)"
+    elif state == "half-open":
+        state += " (one probe task may go out: its success closes the breaker)"
+    return [
+        ("breaker", state),
+        ("failures in a row", f"{q.breaker_failures} of {q.breaker_threshold}"),
+        ("breaker cooldown", duration(q.breaker_cooldown)),
+    ]
 
 
 def queue_view(q: Queue, now: datetime) -> str:
@@ -174,16 +221,27 @@ def queue_view(q: Queue, now: datetime) -> str:
             ("retry delay", duration(q.retry_delay)),
             ("lease", duration(q.lease)),
             ("concurrency", _concurrency(q.concurrency)),
+            ("rate", rate(q.rate, q.burst)),
+            ("weight", str(q.weight)),
+            *_breaker_pairs(q, now),
             ("created", when(q.created_at, now)),
         ]
     )
+
+
+def _marks(s: QueueSummary, now: datetime) -> str:
+    """What a stats row adds to a queue's name: paused, a breaker that is not closed."""
+    marks = ["paused"] if s.paused else []
+    if s.breaker != "closed":
+        marks.append("breaker " + breaker(s.breaker, s.breaker_open_until, now))
+    return f" ({', '.join(marks)})" if marks else ""
 
 
 def stats_table(summaries: Sequence[QueueSummary], now: datetime) -> str:
     statuses = list(Status)
     rows = [
         (
-            s.queue + (" (paused)" if s.paused else ""),
+            s.queue + _marks(s, now),
             *(f"{s.counts.get(status, 0):,}" for status in statuses),
             relative(s.oldest, now) if s.oldest else NONE,
         )

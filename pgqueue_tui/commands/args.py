@@ -46,6 +46,33 @@ def duration(text: str) -> timedelta:
     return value
 
 
+def cooldown(text: str) -> timedelta:
+    """A circuit breaker's cooldown: a duration from 1s to 365d."""
+    value = duration(text)
+    if not timedelta(seconds=1) <= value <= timedelta(days=365):
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 1s and 365d")
+    return value
+
+
+def rate(text: str) -> float:
+    """Tasks per second: a number from 0 to 1e9 (0.5 is one task every two seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (tasks per second)") from None
+    if not 0 <= value <= 1e9:  # NaN fails both
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1e9 tasks per second")
+    return value
+
+
+def weight(text: str) -> int:
+    """A queue's weight in claims across queues: 1 to 1000."""
+    value = positive(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than 1000")
+    return value
+
+
 def timestamp(text: str) -> datetime:
     """An ISO 8601 time; without an offset it is local time (2026-11-28T14:30, …Z, …+01:00)."""
     value = text.strip()

@@ -1,4 +1,5 @@
-"""Queue subcommands: namespaces, queues, queue, create/update/delete/pause/resume-queue, stats."""
+"""Queue subcommands: namespaces, queues, queue, create/update/delete/pause/resume-queue,
+reset-breaker, requeue, stats."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def list_queues(client: Client, ns: argparse.Namespace, out: Output) -> No
     if not page.items and not ns.offset:
         out.show("No queues.")
         return
-    out.show(output.queues_table(page.items))
+    out.show(output.queues_table(page.items, output.now_utc()))
     note = output.page_note(page.count, ns.offset, len(page.items), "queues")
     if note:
         out.note(note)
@@ -48,6 +49,11 @@ def _meta(ns: argparse.Namespace, name: str | None) -> QueueMeta:
         retry_delay=ns.retry_delay,
         lease=ns.lease,
         concurrency=ns.concurrency,
+        rate=ns.rate,
+        burst=ns.burst,
+        weight=ns.weight,
+        breaker_threshold=ns.breaker_threshold,
+        breaker_cooldown=ns.breaker_cooldown,
     )
 
 
@@ -63,8 +69,9 @@ async def update_queue(client: Client, ns: argparse.Namespace, out: Output) -> N
     meta = _meta(ns, ns.rename)
     if meta == QueueMeta():
         raise UsageError(
-            "nothing to change: give --name, --ttl, --retries, --retry-delay, --lease "
-            "or --concurrency"
+            "nothing to change: give --name, --ttl, --retries, --retry-delay, --lease, "
+            "--concurrency, --rate, --burst, --weight, --breaker-threshold or "
+            "--breaker-cooldown"
         )
     out.show(output.queue_view(await client.update_queue(ns.name, meta), output.now_utc()))
 
@@ -82,6 +89,14 @@ async def pause_queue(client: Client, ns: argparse.Namespace, out: Output) -> No
 async def resume_queue(client: Client, ns: argparse.Namespace, out: Output) -> None:
     queue = await client.resume_queue(ns.name)
     out.show(f"Resumed queue {queue.queue}.")
+
+
+async def reset_breaker(client: Client, ns: argparse.Namespace, out: Output) -> None:
+    queue = await client.reset_breaker(ns.name)
+    if queue.breaker_threshold is None:
+        out.show(f"Queue {queue.queue} has no circuit breaker (set one with --breaker-threshold).")
+    else:
+        out.show(f"Closed the circuit breaker of queue {queue.queue}: its tasks go out again.")
 
 
 async def requeue(client: Client, ns: argparse.Namespace, out: Output) -> None:
@@ -115,6 +130,37 @@ def _settings(parser: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=args.count,
         help="at most N tasks retained at once across all workers (0: unlimited)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=args.rate,
+        metavar="PER_SECOND",
+        help="at most this many tasks started per second across all workers, e.g. 200 or "
+        "0.5 (0: unlimited)",
+    )
+    parser.add_argument(
+        "--burst",
+        type=args.count,
+        help="with --rate: at most N tasks started at once after a quiet spell "
+        "(0: one second's worth)",
+    )
+    parser.add_argument(
+        "--weight",
+        type=args.weight,
+        help="tasks taken per turn when a worker serves several queues, 1-1000 (default 1)",
+    )
+    parser.add_argument(
+        "--breaker-threshold",
+        type=args.count,
+        metavar="N",
+        help="open the circuit breaker after N failed attempts in a row (0: no breaker)",
+    )
+    parser.add_argument(
+        "--breaker-cooldown",
+        type=args.cooldown,
+        metavar="DURATION",
+        help="how long an open breaker hands out nothing before one probe task, 1s-365d "
+        "(default 30s)",
     )
 
 
@@ -161,14 +207,21 @@ QUEUE = ClientCommand(
 )
 CREATE_QUEUE = ClientCommand(
     "Create a queue; settings not given get the defaults.",
-    ["pgqueue create-queue emails --ttl 24h --retries 5 --retry-delay 30s"],
+    [
+        "pgqueue create-queue emails --ttl 24h --retries 5 --retry-delay 30s",
+        "pgqueue create-queue webhooks --rate 200 --burst 50 --breaker-threshold 5",
+    ],
     "Durations: 90s, 1h30m, 2d, PT1H or integer nanoseconds.",
     arguments=_create_arguments,
     handler=create_queue,
 )
 UPDATE_QUEUE = ClientCommand(
     "Change a queue's settings (only those given) or rename it.",
-    ["pgqueue update-queue emails --retries 10", "pgqueue update-queue emails --name mail"],
+    [
+        "pgqueue update-queue emails --retries 10",
+        "pgqueue update-queue emails --name mail",
+        "pgqueue update-queue emails --rate 0 --breaker-threshold 0   # remove both limits",
+    ],
     arguments=_update_arguments,
     handler=update_queue,
 )
@@ -189,6 +242,14 @@ RESUME_QUEUE = ClientCommand(
     ["pgqueue resume-queue emails"],
     arguments=_name,
     handler=resume_queue,
+)
+RESET_BREAKER = ClientCommand(
+    "Close a queue's circuit breaker: its tasks go out again at once.",
+    ["pgqueue reset-breaker emails"],
+    "The breaker forgets the failures it counted: it opens again after another\n"
+    "--breaker-threshold failed attempts in a row.",
+    arguments=_name,
+    handler=reset_breaker,
 )
 REQUEUE = ClientCommand(
     "Put every failed, expired or cancelled task of a queue back to new.",

@@ -23,6 +23,8 @@ TIPS = (
     "A growing backlog is marked ↑; the oldest waiting task turns amber after a minute "
     "and red after ten.",
     "‖ marks a paused queue: it accepts tasks but hands none out.",
+    "⊘ marks a queue whose circuit breaker is open (it hands out nothing), ◐ one whose "
+    "breaker is half-open (one probe task may go out); b resets it.",
 )
 KeyRow = tuple[str, str, bool]
 

@@ -39,6 +39,7 @@ class OverviewScreen(QueueActionsScreen):
         Binding("e", "edit_queue", "Edit queue", show=False),
         Binding("d", "delete_queue", "Delete queue", show=False),
         Binding("r", "requeue", "Requeue failed/expired/cancelled", show=False),
+        Binding("b", "reset_breaker", "Reset breaker", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "back", "Clear filter", show=False),
     ]
@@ -145,12 +146,15 @@ class OverviewScreen(QueueActionsScreen):
         waiting = sum(s.waiting for s in self.summaries)
         failed = sum(s.counts.get(Status.FAILED, 0) for s in self.summaries)
         paused = sum(1 for s in self.summaries if s.paused)
+        tripped = sum(1 for s in self.summaries if s.breaker != "closed")
         parts = [f"{len(self.summaries)} queue{'s' if len(self.summaries) != 1 else ''}"]
         parts.append(f"{waiting:,} waiting")
         if failed:
             parts.append(f"{failed:,} failed")
         if paused:
             parts.append(f"{paused} paused")
+        if tripped:
+            parts.append(f"{tripped} breaker{'s' if tripped != 1 else ''} not closed")
         if needle:
             parts.append(f"filter: {needle!r}")
         table.border_subtitle = " · ".join(parts)

@@ -17,9 +17,18 @@ class QueueActionsScreen(ConsoleScreen):
     def current_summary(self) -> QueueSummary | None:
         raise NotImplementedError
 
+    def current_breaker(self) -> str:
+        """The breaker of the queue acted on as last seen: closed, open or half-open."""
+        summary = self.current_summary()
+        return "closed" if summary is None else summary.breaker
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in QUEUE_ACTIONS and self.current_summary() is None:
             return None  # shown, but disabled: no queue to act on
+        if action == "reset_breaker" and (
+            self.current_summary() is None or self.current_breaker() == "closed"
+        ):
+            return None  # nothing to reset
         return True
 
     # ---- create / edit / delete ---------------------------------------------------
@@ -118,6 +127,31 @@ class QueueActionsScreen(ConsoleScreen):
                 title="Requeued",
             )
             self.wake()
+
+    def action_reset_breaker(self) -> None:
+        summary = self.current_summary()
+        if summary is None or self.current_breaker() == "closed":
+            return
+        waiting = summary.waiting
+        message = (
+            f"Close the circuit breaker of queue {summary.queue!r} now?\n"
+            f"Its {waiting:,} waiting task{'s' if waiting != 1 else ''} go out again at once, "
+            "although whatever failed may not have recovered yet; the breaker forgets the "
+            "failures it counted."
+        )
+        self.confirm(
+            message,
+            lambda: self.run_worker(self._reset_breaker(summary.queue), group="action"),
+            label="Reset breaker",
+        )
+
+    async def _reset_breaker(self, name: str) -> None:
+        queue = await self.call("reset the breaker", self.client.reset_breaker(name))
+        if queue is not None:
+            self.notify(
+                f"Breaker of {name!r} closed: its tasks go out again.", title="Breaker reset"
+            )
+            self.queue_changed(queue)
 
     def action_create_task(self) -> None:
         summary = self.current_summary()

@@ -15,8 +15,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Footer, Static
 
 from pgqueue_core.errors import NotFound
-from pgqueue_core.models import Queue, QueueSummary, Status, Task, TaskChange
+from pgqueue_core.models import Queue, QueueChange, QueueSummary, Status, Task, TaskChange
 
+from .. import output
 from ..events import Stats, WatchEvent
 from ..output import compact_json, duration, local, truncate
 from ..widgets import cells
@@ -41,6 +42,7 @@ class QueueDetailScreen(QueueActionsScreen):
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "requeue", "Requeue"),
         Binding("d", "delete_queue", "Delete"),
+        Binding("b", "reset_breaker", "Reset breaker"),
         Binding("c", "create_task", "New task"),
         Binding("t", "queue_tasks", "Tasks"),
         Binding("enter", "status_tasks", "Tasks in status", show=False),
@@ -160,9 +162,28 @@ class QueueDetailScreen(QueueActionsScreen):
                 self.summary = next(
                     (s for s in event.queues if s.queue == self.queue_name), self.summary
                 )
+                q = self.queue
+                if (
+                    q is not None
+                    and self.summary is not None
+                    and (self.summary.breaker, self.summary.breaker_open_until)
+                    != (q.breaker, q.breaker_open_until)
+                ):
+                    self.wake()  # the breaker moved: read its failures with it
                 self._show()
             case TaskChange(change="failed") if event.queue == self.queue_name:
-                self.wake()  # read the failure's error
+                self.wake()  # read the failure's error (and the breaker's count)
+            case TaskChange(change="retry" | "released") if event.queue == self.queue_name:
+                # The breaker's failures in a row moved (a success clears them).
+                q = self.queue
+                if (
+                    q is not None
+                    and q.breaker_threshold is not None
+                    and (event.change == "retry" or q.breaker_failures)
+                ):
+                    self.wake()
+            case QueueChange() if event.queue == self.queue_name:
+                self.wake()  # edited elsewhere, or its breaker was reset
 
     def _show(self) -> None:
         q = self.queue
@@ -180,6 +201,9 @@ class QueueDetailScreen(QueueActionsScreen):
         grid.add_row("retry delay", f"{duration(q.retry_delay)} (doubles per attempt)")
         grid.add_row("lease", duration(q.lease))
         grid.add_row("concurrency", str(q.concurrency) if q.concurrency else "no limit")
+        grid.add_row("rate", "no limit" if q.rate is None else output.rate(q.rate, q.burst))
+        grid.add_row("weight", f"{q.weight} (tasks per turn across queues)")
+        grid.add_row("breaker", self._breaker(q))
         grid.add_row("created", local(q.created_at))
         if self.summary is not None:
             oldest = cells.oldest(self.summary.oldest, self.console.now(), palette)
@@ -218,13 +242,38 @@ class QueueDetailScreen(QueueActionsScreen):
             ]
         )
 
+    def _breaker(self, q: Queue) -> Text:
+        """closed / open until T / half-open, its failures in a row and its cooldown."""
+        if q.breaker_threshold is None:
+            return Text("none", style="dim")
+        now = self.console.now()
+        text = cells.breaker(q.breaker, q.breaker_open_until, now, self.palette)
+        if text.plain.startswith("open"):
+            text.append(f" ({cells.since(q.breaker_open_until, now)})", style="")
+        text.append(
+            f" · {q.breaker_failures}/{q.breaker_threshold} failed in a row"
+            f" · cooldown {duration(q.breaker_cooldown)}",
+            style="",
+        )
+        return text
+
     def current_summary(self) -> QueueSummary | None:
         return self.summary
+
+    def current_breaker(self) -> str:
+        q = self.queue
+        if q is None:
+            return super().current_breaker()
+        text = output.breaker(q.breaker, q.breaker_open_until, self.console.now())
+        return "open" if text.startswith("open") else text
 
     def queue_changed(self, queue: Queue) -> None:
         if queue.queue != self.queue_name:  # renamed
             self.queue_name = queue.queue
             self.set_context(f"queue: {queue.queue}")
+        self.queue = queue
+        self._show()
+        self.refresh_bindings()
         self.wake()
 
     def queue_deleted(self, name: str) -> None:

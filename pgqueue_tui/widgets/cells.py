@@ -10,6 +10,7 @@ from rich.text import Text
 
 from pgqueue_core.models import Status
 
+from .. import output
 from ..output import compact_json, truncate
 from ..theme import Palette
 
@@ -62,6 +63,21 @@ def oldest(value: datetime | None, now: datetime, palette: Palette) -> Text:
     elif seconds >= 60:
         style = palette.warning
     return Text(age(seconds), style=style, justify="right")
+
+
+def breaker(state: str, open_until: datetime | None, now: datetime, palette: Palette) -> Text:
+    """A circuit breaker as read: closed (green), open until T (red), half-open (amber).
+    An open one whose cooldown has passed since it was read shows as half-open."""
+    text = output.breaker(state, open_until, now)
+    if text.startswith("open"):
+        return Text(text, style=f"bold {palette.error}")
+    if text == "half-open":
+        return Text(text, style=f"bold {palette.warning}")
+    return Text(text, style=palette.success)
+
+
+# A queue's breaker in a table's name column, where it is not closed.
+BREAKER_MARKS = {"open": "⊘", "half-open": "◐"}
 
 
 def status(value: Status, palette: Palette, cancelling: bool = False) -> Text:

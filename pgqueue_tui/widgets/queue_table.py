@@ -76,6 +76,9 @@ class QueueTable(LiveTable):
         if summary.paused:
             name.stylize(palette.warning)
             name.append(" ‖", style=f"bold {palette.warning}")
+        if (mark := cells.BREAKER_MARKS.get(summary.breaker)) is not None:
+            colour = palette.error if summary.breaker == "open" else palette.warning
+            name.append(f" {mark}", style=f"bold {colour}")
         row: list[Any] = [name]
         growing = self.throughput.growing(summary.queue)
         for status in COUNTED:

@@ -16,7 +16,7 @@ from tests.support.net import free_port
 
 CLIENT_COMMANDS = [
     "namespaces", "queues", "queue", "create-queue", "update-queue", "delete-queue",
-    "pause-queue", "resume-queue", "requeue", "stats",
+    "pause-queue", "resume-queue", "reset-breaker", "requeue", "stats",
     "tasks", "task", "create-task", "retain-task", "complete-task", "cancel-task",
     "requeue-task",
     "tickers", "ticker", "create-ticker", "update-ticker", "delete-ticker", "next-ticker",

@@ -51,6 +51,16 @@ async def test_queues_are_typed(server: Server) -> None:
         assert (renamed.queue, renamed.retries, renamed.ttl) == ("mail", 1, timedelta(hours=2))
         assert (await client.pause_queue("mail")).paused is True
         assert (await client.resume_queue("mail")).paused is False
+        limited = await client.update_queue(
+            "mail", QueueMeta(rate=2.5, burst=5, weight=7, breaker_threshold=3)
+        )
+        assert (limited.rate, limited.burst, limited.weight) == (2.5, 5, 7)
+        assert (limited.breaker_threshold, limited.breaker) == (3, "closed")
+        reset = await client.reset_breaker("mail")
+        assert isinstance(reset, Queue)
+        assert reset == await client.get_queue("mail")
+        summary = (await client.queue_summaries())[0]
+        assert (summary.rate, summary.breaker, summary.breaker_open_until) == (2.5, "closed", None)
         assert "lib" in await client.list_namespaces()
         assert (await client.delete_queue("mail")).queue == "mail"
         assert (await client.list_queues()).count == 0

@@ -88,3 +88,18 @@ def test_ticker_views() -> None:
     assert row.split() == ["hourly", "1h", "20m", "ago", "in", "40m", "{}"]
     assert "hourly  {}" in output.ticker_line(ticker)
     assert "never" in output.ticker_view(Ticker("default", "t", timedelta(1), {}, None), NOW)
+
+
+def test_rates_and_breakers() -> None:
+    assert output.rate(None) == "unlimited"
+    assert output.rate(200.0) == "200/s"
+    assert output.rate(0.5, 10) == "0.5/s, burst 10"
+    assert output.breaker("closed", None, NOW, None) == "-"  # no breaker
+    assert output.breaker("closed", None, NOW) == "closed"
+    soon = NOW + timedelta(seconds=5)
+    assert output.breaker("open", soon, NOW) == (
+        f"open until {soon.astimezone().strftime('%H:%M:%S')}"
+    )
+    # Read while open, shown after its cooldown: half-open by now.
+    assert output.breaker("open", soon, soon) == "half-open"
+    assert output.breaker("half-open", NOW - timedelta(seconds=1), NOW) == "half-open"

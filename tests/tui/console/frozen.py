@@ -20,7 +20,7 @@ NOW = datetime(2026, 11, 28, 12, 4, 31, tzinfo=UTC)
 NS = "default"
 
 
-def _queue(name: str, paused: bool = False, concurrency: int | None = None) -> Queue:
+def _queue(name: str, paused: bool = False, concurrency: int | None = None, **flow: Any) -> Queue:
     return Queue(
         namespace=NS,
         queue=name,
@@ -31,10 +31,33 @@ def _queue(name: str, paused: bool = False, concurrency: int | None = None) -> Q
         concurrency=concurrency,
         paused=paused,
         created_at=NOW - timedelta(days=12, hours=3),
+        **flow,
     )
 
 
-QUEUES = [_queue("emails", concurrency=32), _queue("reports"), _queue("webhooks", paused=True)]
+QUEUES = [
+    # Rate-limited, its breaker closed after two failures in a row.
+    _queue(
+        "emails",
+        concurrency=32,
+        rate=200.0,
+        burst=50,
+        weight=2,
+        breaker_threshold=5,
+        breaker_cooldown=timedelta(minutes=1),
+        breaker_failures=2,
+    ),
+    _queue("reports"),
+    # Paused by an operator after its breaker opened.
+    _queue(
+        "webhooks",
+        paused=True,
+        breaker_threshold=3,
+        breaker="open",
+        breaker_open_until=NOW + timedelta(seconds=25),
+        breaker_failures=3,
+    ),
+]
 
 COUNTS = {
     "emails": (1204, 12, 32, 88410, 3, 0, 0),
@@ -51,6 +74,9 @@ SUMMARIES = [
         paused=q.paused,
         counts=dict(zip(ORDER, COUNTS[q.queue], strict=True)),
         oldest=NOW - OLDEST[q.queue] if q.queue in OLDEST else None,
+        breaker=q.breaker,
+        breaker_open_until=q.breaker_open_until,
+        rate=q.rate,
     )
     for q in QUEUES
 ]

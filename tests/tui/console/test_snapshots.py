@@ -112,6 +112,23 @@ def test_queue_detail(snap_compare: SnapCompare) -> None:
     assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=queue_loaded)
 
 
+async def open_breaker_loaded(pilot: Pilot[Any]) -> None:
+    await overview_loaded(pilot)
+    await pilot.press("down", "down", "enter")  # webhooks: its breaker is open
+    await wait_on_screen(
+        pilot,
+        lambda: (
+            getattr(pilot.app.screen, "queue", None) is not None
+            and pilot.app.screen.queue.queue == "webhooks"
+        ),
+        "the webhooks queue",
+    )
+
+
+def test_queue_detail_breaker_open(snap_compare: SnapCompare) -> None:
+    assert snap_compare(frozen_app(), terminal_size=(120, 40), run_before=open_breaker_loaded)
+
+
 async def tickers_loaded(pilot: Pilot[Any]) -> None:
     await overview_loaded(pilot)
     await pilot.press("k")
