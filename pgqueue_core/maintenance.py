@@ -24,7 +24,8 @@ class Maintenance(BackgroundLoop):
     The schedule lives in tickers of the reserved `pgqueue` namespace, so each period's run is
     claimed by exactly one process (the ticker claim), and each job also holds an advisory
     lock while it works, so two runs never overlap even when one outlasts its period.
-    `rescue_every`: lapsed leases and overdue tasks; `cleanup_every`: terminal tasks past ttl.
+    `rescue_every`: lapsed leases and overdue tasks, and the task counts folded;
+    `cleanup_every`: terminal tasks past ttl.
     """
 
     name = "pgqueue-maintenance"
@@ -44,7 +45,7 @@ class Maintenance(BackgroundLoop):
         self.system = System(pool, schema, connections=connections, publisher=publisher)
         self.schedule = {RESCUE_TICKER: rescue_every, CLEANUP_TICKER: cleanup_every}
         self._registered = False
-        self.counts = {"expired": 0, "rescued": 0, "cleaned": 0}
+        self.counts = {"expired": 0, "rescued": 0, "cleaned": 0, "folded": 0}
 
     async def _register(self, conn: Any) -> None:
         for name, every in self.schedule.items():
@@ -73,6 +74,9 @@ class Maintenance(BackgroundLoop):
             expired = await self.system.expire()
             self.counts["rescued"] += rescued
             self.counts["expired"] += expired
+            # Every second, so that what a count reads beyond task_count stays a second of
+            # writes (migration 7).
+            self.counts["folded"] += await self.system.fold_counts()
             if rescued:
                 log.warning("maintenance: %d task(s) had a lapsed lease and were rescued", rescued)
         elif job == CLEANUP_TICKER:

@@ -120,3 +120,23 @@ DELETE FROM {schema}.watcher WHERE id = $1 OR until < now() - interval '1 hour';
 -- name: system_publish :exec
 -- Send a batch of changes (compact JSON, see events.py) on the events channel.
 SELECT pg_notify('{schema}_events', $1);
+
+-- name: system_fold_counts :value
+-- Fold the task count changes the triggers appended into task_count (migration 7); returns
+-- how many change rows were folded. A change row is either still appended or already folded
+-- for any one snapshot, so readers count it once; concurrent folds skip each other's rows.
+WITH moved AS (
+    DELETE FROM {schema}.task_count_change RETURNING namespace, queue, status, n
+), folded AS (
+    INSERT INTO {schema}.task_count AS c (namespace, queue, status, n)
+    SELECT namespace, queue, status, sum(n) FROM moved GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (namespace, queue, status) DO UPDATE SET n = c.n + excluded.n
+)
+SELECT count(*) FROM moved;
+
+-- name: system_drop_counts :exec
+-- Drop the zero counts of queues that no longer exist (deleted or renamed).
+DELETE FROM {schema}.task_count c
+ WHERE c.n = 0
+   AND NOT EXISTS (SELECT FROM {schema}.queue q
+                    WHERE q.namespace = c.namespace AND q.queue = c.queue);

@@ -21,6 +21,9 @@ MIGRATIONS = {
     3: "4b267e2a93125061b22f829fbc0b8ca18ab4306b770474bff930b4904180bb7b",
     4: "5de0414b2574be4fe9598092dcff855cd49960e7dd90d7e9e5a5804f98f1f715",
     5: "0891dd1594a30d1bcffd2f305b3349174d0b0bafe9635d9d58a6224486e65a3b",
+    # 6: this branch's placeholder for the flow-control migration (its own hash at merge).
+    6: "cf3a1d1b7dac8d08c414be47309d4f4dbaa1ad2be628bb08d6dd3c4863885960",
+    7: "a248e369969ff2b441b40bd91fe849d4fc949865e82dd31e2503a55404931496",
 }
 
 
