@@ -125,6 +125,25 @@ class System:
                 await conn.execute(self.sql["system_drop_counts"].sql, timeout=self.query_timeout)
         return int(folded)
 
+    async def vacuum(self) -> list[str]:
+        """VACUUM each of pgqueue's churning tables whose dead row versions passed their
+        autovacuum threshold, where this role may; returns the tables vacuumed.
+
+        Why: autovacuum visits a database once per `autovacuum_naptime` (1 min by default,
+        server-wide, often not ours to change); a busy queue leaves millions of dead versions
+        in a minute, and the claims slow down stepping over them (docs/reliability.md, "Table
+        health"). VACUUM cannot run in a transaction: the maintenance ticker, not a lock,
+        makes one process do it per period, and SKIP_LOCKED skips a table being vacuumed."""
+        vacuumed = []
+        async with self.connections.pooled(self.acquire_timeout) as conn:
+            rows = await conn.fetch(self.sql["system_vacuum_due"].sql, timeout=self.query_timeout)
+            for row in rows:
+                # No statement timeout: a cancelled VACUUM throws its work away, and its
+                # length is bounded by the table's size.
+                await conn.execute(self.sql[f"system_vacuum_{row['relname']}"].sql, timeout=None)
+                vacuumed.append(row["relname"])
+        return vacuumed
+
     def _changed(self, namespace: str, query: str, rows: list[Any]) -> None:
         """Record for watchers what a maintenance batch changed (rows: queue, id, attempt and,
         for a rescue, the new status; a cleanup deletes, which is no change of a task)."""

@@ -140,3 +140,22 @@ DELETE FROM {schema}.task_count c
  WHERE c.n = 0
    AND NOT EXISTS (SELECT FROM {schema}.queue q
                     WHERE q.namespace = c.namespace AND q.queue = c.queue);
+
+-- name: system_vacuum_due :many
+-- pgqueue's churning tables that hold more dead row versions than their autovacuum threshold
+-- (migration 1's: 1,000 + 2 % of the rows) and that this role may vacuum (it owns them, or
+-- is a member of the owner role): what autovacuum would vacuum if it visited more often than
+-- its server-wide naptime.
+SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+ WHERE s.schemaname = '{schema}' AND s.relname IN ('task', 'task_count_change')
+   AND s.n_dead_tup > 1000 + 0.02 * greatest(c.reltuples, 0)
+   AND pg_has_role(c.relowner, 'USAGE')
+ ORDER BY s.relname;
+
+-- name: system_vacuum_task :exec
+-- Vacuum the task table, unless a vacuum (autovacuum's, or another process's) is under way.
+VACUUM (SKIP_LOCKED) {schema}.task;
+
+-- name: system_vacuum_task_count_change :exec
+-- Vacuum the table of count changes, unless a vacuum is under way.
+VACUUM (SKIP_LOCKED) {schema}.task_count_change;
