@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 RESCUE_TICKER = "lease-rescue"
 CLEANUP_TICKER = "cleanup"
+VACUUM_TICKER = "vacuum"
 
 
 class Maintenance(BackgroundLoop):
@@ -24,7 +25,11 @@ class Maintenance(BackgroundLoop):
     The schedule lives in tickers of the reserved `pgqueue` namespace, so each period's run is
     claimed by exactly one process (the ticker claim), and each job also holds an advisory
     lock while it works, so two runs never overlap even when one outlasts its period.
-    `rescue_every`: lapsed leases and overdue tasks; `cleanup_every`: terminal tasks past ttl.
+    `rescue_every`: lapsed leases and overdue tasks, and the task counts folded;
+    `cleanup_every`: terminal tasks past ttl; `vacuum_every`: VACUUM of the task table when
+    its dead row versions pass its autovacuum threshold. As for every job, the first process
+    to register it sets its period; 0 registers none (a period registered by another process
+    still runs here when this process claims it).
     """
 
     name = "pgqueue-maintenance"
@@ -36,6 +41,7 @@ class Maintenance(BackgroundLoop):
         *,
         rescue_every: timedelta = timedelta(seconds=1),
         cleanup_every: timedelta = timedelta(seconds=30),
+        vacuum_every: timedelta = timedelta(seconds=10),
         max_sleep: float = 1.0,
         connections: db.Connections | None = None,
         publisher: Publisher | None = None,
@@ -43,8 +49,10 @@ class Maintenance(BackgroundLoop):
         super().__init__(interval=max_sleep)
         self.system = System(pool, schema, connections=connections, publisher=publisher)
         self.schedule = {RESCUE_TICKER: rescue_every, CLEANUP_TICKER: cleanup_every}
+        if vacuum_every > timedelta(0):
+            self.schedule[VACUUM_TICKER] = vacuum_every
         self._registered = False
-        self.counts = {"expired": 0, "rescued": 0, "cleaned": 0}
+        self.counts = {"expired": 0, "rescued": 0, "cleaned": 0, "folded": 0, "vacuums": 0}
 
     async def _register(self, conn: Any) -> None:
         for name, every in self.schedule.items():
@@ -73,6 +81,9 @@ class Maintenance(BackgroundLoop):
             expired = await self.system.expire()
             self.counts["rescued"] += rescued
             self.counts["expired"] += expired
+            # Every second, so that what a count reads beyond task_count stays a second of
+            # writes (migration 7).
+            self.counts["folded"] += await self.system.fold_counts()
             if rescued:
                 log.warning("maintenance: %d task(s) had a lapsed lease and were rescued", rescued)
         elif job == CLEANUP_TICKER:
@@ -80,6 +91,11 @@ class Maintenance(BackgroundLoop):
             self.counts["cleaned"] += cleaned
             if cleaned:
                 log.info("maintenance: deleted %d finished task(s) past their ttl", cleaned)
+        elif job == VACUUM_TICKER:
+            vacuumed = await self.system.vacuum()
+            self.counts["vacuums"] += len(vacuumed)
+            if vacuumed:
+                log.debug("maintenance: vacuumed %s", ", ".join(vacuumed))
         else:
             log.debug("maintenance: ignoring unknown system ticker %r", job)
 

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACE = "pgqueue"
 # Advisory lock ids (with the schema's hash) of the maintenance jobs.
-LOCK_EXPIRE, LOCK_RESCUE, LOCK_CLEANUP = 1, 2, 3
+LOCK_EXPIRE, LOCK_RESCUE, LOCK_CLEANUP, LOCK_COUNTS = 1, 2, 3, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +108,41 @@ class System:
         # first, or they would wait for the next run after an expiry pass.
         await self.expire(batch, namespace=namespace)
         return await self._batched("system_cleanup", LOCK_CLEANUP, batch, namespace)
+
+    async def fold_counts(self) -> int:
+        """Fold the task count changes the triggers appended into the per-queue counts (and
+        drop the zero counts of queues gone); returns how many change rows were folded, 0 when
+        another process is folding. Readers count right either way: this keeps what they
+        read small."""
+        pooled = self.connections.pooled(self.acquire_timeout)
+        async with pooled as conn, conn.transaction():
+            if not await conn.fetchval(self.sql["system_try_lock"].sql, LOCK_COUNTS):
+                return 0
+            folded = await conn.fetchval(
+                self.sql["system_fold_counts"].sql, timeout=self.query_timeout
+            )
+            if folded:
+                await conn.execute(self.sql["system_drop_counts"].sql, timeout=self.query_timeout)
+        return int(folded)
+
+    async def vacuum(self) -> list[str]:
+        """VACUUM each of pgqueue's churning tables whose dead row versions passed their
+        autovacuum threshold, where this role may; returns the tables vacuumed.
+
+        Why: autovacuum visits a database once per `autovacuum_naptime` (1 min by default,
+        server-wide, often not ours to change); a busy queue leaves millions of dead versions
+        in a minute, and the claims slow down stepping over them (docs/reliability.md, "Table
+        health"). VACUUM cannot run in a transaction: the maintenance ticker, not a lock,
+        makes one process do it per period, and SKIP_LOCKED skips a table being vacuumed."""
+        vacuumed = []
+        async with self.connections.pooled(self.acquire_timeout) as conn:
+            rows = await conn.fetch(self.sql["system_vacuum_due"].sql, timeout=self.query_timeout)
+            for row in rows:
+                # No statement timeout: a cancelled VACUUM throws its work away, and its
+                # length is bounded by the table's size.
+                await conn.execute(self.sql[f"system_vacuum_{row['relname']}"].sql, timeout=None)
+                vacuumed.append(row["relname"])
+        return vacuumed
 
     def _changed(self, namespace: str, query: str, rows: list[Any]) -> None:
         """Record for watchers what a maintenance batch changed (rows: queue, id, attempt and,

@@ -77,21 +77,30 @@ SELECT count(*) FROM {schema}.task WHERE namespace = $1 AND queue = $2;
 -- name: queue_stats :many
 -- Tasks per queue and status as read (overdue counts as expired), zeros included; every
 -- namespace when $1 is NULL.
--- Why this shape: /metrics runs it on every scrape, on a table that may hold millions of
--- rows (released tasks stay for a TTL). Grouping the whole table by task_status() was a
--- sequential scan calling a function per row. Per queue and status, the stored status is
--- counted by an index-only range scan of task_queue_idx (namespace, queue, status, id) (a
--- plain count: cheaper than one scan of the queue with a FILTER per status), which reads no heap
--- page while autovacuum keeps the visibility map current (the table's settings make it run
--- often); the "as read" correction then reads only the waiting tasks past dies_at that
--- maintenance has not expired yet, through task_dies_ns_idx (few: it expires them every
--- minute), and the retained ones (bounded by what workers hold). Exact counts, unlike the
--- planner's statistics (which cannot split a table by queue and status, and lag by an
--- ANALYZE), at the cost of reading each queue's index entries once per scrape: still
--- proportional to the rows (measured: 1M rows in 20 queues ≈ 0.2 s a scrape, the old
--- query ≈ 0.3 s), see docs/workers.md.
+-- Why this shape: /metrics runs it on every scrape, /stats and the console every second, on a
+-- table that may hold millions of rows (released tasks stay for a ttl). The stored counts come
+-- from task_count plus the changes not folded yet (task_count_change, kept by triggers on the
+-- task table and folded by maintenance every second: migration 7), so their cost depends on
+-- the number of queues and on a second's worth of writes, not on the rows kept. Exact: the
+-- counts change in the same transactions as the tasks. The "as read" correction then reads
+-- only the waiting tasks past dies_at that maintenance has not expired yet, through
+-- task_dies_ns_idx (few: it expires them every second), and the retained ones past dies_at,
+-- through task_queue_idx (bounded by what workers hold).
+-- Before (an index-only count of every queue's entries per status): 106 ms and 10,930 buffers
+-- a scrape at 1M rows in 20 queues, proportional to the rows; now 0.3 ms and 104 buffers
+-- (docs/operations.md, "What a scrape costs"; tests/core/test_task_counts.py checks that the
+-- buffers read do not grow with the table). Counting exactly on every scrape was kept over
+-- the planner's estimates because those cannot split the table by queue and status.
+WITH stored AS (
+    SELECT c.namespace, c.queue, c.status, sum(c.n)::bigint AS n
+      FROM (SELECT namespace, queue, status, n FROM {schema}.task_count
+            UNION ALL
+            SELECT namespace, queue, status, n FROM {schema}.task_count_change) AS c
+     WHERE $1::text IS NULL OR c.namespace = $1
+     GROUP BY c.namespace, c.queue, c.status
+)
 SELECT q.namespace, q.queue, s.status,
-       c.n + CASE s.status
+       coalesce(c.n, 0) + CASE s.status
                  WHEN 'new' THEN -o.new
                  WHEN 'retry' THEN -o.retry
                  WHEN 'retained' THEN -r.n
@@ -112,10 +121,8 @@ SELECT q.namespace, q.queue, s.status,
            AND t.dies_at <= now()) r
  CROSS JOIN unnest(ARRAY['new', 'retry', 'retained', 'released', 'failed', 'expired',
                          'cancelled']) WITH ORDINALITY AS s(status, ord)
- CROSS JOIN LATERAL (
-        SELECT count(*) AS n
-          FROM {schema}.task t
-         WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.status = s.status) c
+  LEFT JOIN stored c
+         ON c.namespace = q.namespace AND c.queue = q.queue AND c.status = s.status
  WHERE $1::text IS NULL OR q.namespace = $1
  ORDER BY q.namespace, q.queue, s.ord;
 

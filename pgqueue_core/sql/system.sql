@@ -120,3 +120,42 @@ DELETE FROM {schema}.watcher WHERE id = $1 OR until < now() - interval '1 hour';
 -- name: system_publish :exec
 -- Send a batch of changes (compact JSON, see events.py) on the events channel.
 SELECT pg_notify('{schema}_events', $1);
+
+-- name: system_fold_counts :value
+-- Fold the task count changes the triggers appended into task_count (migration 7); returns
+-- how many change rows were folded. A change row is either still appended or already folded
+-- for any one snapshot, so readers count it once; concurrent folds skip each other's rows.
+WITH moved AS (
+    DELETE FROM {schema}.task_count_change RETURNING namespace, queue, status, n
+), folded AS (
+    INSERT INTO {schema}.task_count AS c (namespace, queue, status, n)
+    SELECT namespace, queue, status, sum(n) FROM moved GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (namespace, queue, status) DO UPDATE SET n = c.n + excluded.n
+)
+SELECT count(*) FROM moved;
+
+-- name: system_drop_counts :exec
+-- Drop the zero counts of queues that no longer exist (deleted or renamed).
+DELETE FROM {schema}.task_count c
+ WHERE c.n = 0
+   AND NOT EXISTS (SELECT FROM {schema}.queue q
+                    WHERE q.namespace = c.namespace AND q.queue = c.queue);
+
+-- name: system_vacuum_due :many
+-- pgqueue's churning tables that hold more dead row versions than their autovacuum threshold
+-- (migration 1's: 1,000 + 2 % of the rows) and that this role may vacuum (it owns them, or
+-- is a member of the owner role): what autovacuum would vacuum if it visited more often than
+-- its server-wide naptime.
+SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+ WHERE s.schemaname = '{schema}' AND s.relname IN ('task', 'task_count_change')
+   AND s.n_dead_tup > 1000 + 0.02 * greatest(c.reltuples, 0)
+   AND pg_has_role(c.relowner, 'USAGE')
+ ORDER BY s.relname;
+
+-- name: system_vacuum_task :exec
+-- Vacuum the task table, unless a vacuum (autovacuum's, or another process's) is under way.
+VACUUM (SKIP_LOCKED) {schema}.task;
+
+-- name: system_vacuum_task_count_change :exec
+-- Vacuum the table of count changes, unless a vacuum is under way.
+VACUUM (SKIP_LOCKED) {schema}.task_count_change;

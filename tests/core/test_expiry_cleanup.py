@@ -177,7 +177,7 @@ async def test_maintenance_claims_each_period_once(
     finally:
         await second_pool.close()
     jobs = sorted(job for jobs in ran for job in jobs)
-    assert jobs == ["cleanup", "lease-rescue"]
+    assert jobs == ["cleanup", "lease-rescue", "vacuum"]
     assert one.counts["cleaned"] + two.counts["cleaned"] == 3
     assert await one.run_due() == []
     assert await conn.fetchval("SELECT count(*) FROM pgqueue.task") == 0

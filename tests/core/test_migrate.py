@@ -93,6 +93,8 @@ async def test_objects_live_in_the_dedicated_schema_only(empty_conn: asyncpg.Con
         "migration",
         "queue",
         "task",
+        "task_count",
+        "task_count_change",
         "task_read",
         "ticker",
         "watcher",

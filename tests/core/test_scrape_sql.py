@@ -3,6 +3,7 @@ report, and that they stay index-driven on a big task table (no sequential scan 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import asyncpg
@@ -66,10 +67,12 @@ async def test_scrape_queries_do_not_scan_the_task_table(
     )
     await pool.execute("VACUUM (ANALYZE) pgqueue.task")  # as autovacuum keeps it
     system = System(pool)
+    await system.fold_counts()  # as maintenance does every second
     for name in ("queue_stats", "queue_oldest_ready"):
         sql = system.sql[name].sql
         plan = "\n".join(r[0] for r in await pool.fetch(f"EXPLAIN {sql}", None))
-        assert "Seq Scan on task" not in plan, f"{name}:\n{plan}"
+        # (task_count and task_count_change are small: scanned whole by design)
+        assert not re.search(r"Seq Scan on task\b", plan), f"{name}:\n{plan}"
         print(f"{name}:\n{plan}")  # for -s: the plan read
     counts = {(s.queue, s.status): s.count for s in await system.queue_stats()}
     # q1 holds the rows g % 20 == 1: a fifth of them have g % 100 == 1 (retained).

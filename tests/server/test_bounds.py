@@ -163,9 +163,16 @@ async def _poison_as_an_older_version(dsn: str) -> list[int]:
         await conn.close()
 
 
-# Back to version 1: what migrations 2 to 6 added (4's and 6's objects only where 2 needs
+# Back to version 1: what migrations 2 to 7 added (4's and 6's objects only where 2 needs
 # them gone or 6 would add them twice; migrating again re-creates them).
 BOUNDS_DOWN = """
+DROP TRIGGER task_count_insert ON pgqueue.task;
+DROP TRIGGER task_count_update ON pgqueue.task;
+DROP TRIGGER task_count_delete ON pgqueue.task;
+DROP TRIGGER task_count_truncate ON pgqueue.task;
+DROP FUNCTION pgqueue.task_count_changed();
+DROP FUNCTION pgqueue.task_count_truncated();
+DROP TABLE pgqueue.task_count, pgqueue.task_count_change;
 DROP FUNCTION pgqueue.queue_opens_at(float8, integer, float8, timestamptz, timestamptz,
                                      timestamptz);
 DROP FUNCTION pgqueue.queue_breaker(timestamptz);
