@@ -7,6 +7,10 @@ on a queue of its own. A drain is timed from the worker's start until the databa
 every task released. Prints tasks/s per round and the median ratio.
 
     python bench/remote_drain.py --dsn postgresql://postgres@127.0.0.1:5432/test
+
+With `--url URL` it starts nothing: one round against that running server, whose database
+`--dsn` names, printed as one JSON line (`make bench-rest`'s drain phase runs it so, with
+the packages of the checkout under test first on PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import json
 import socket
 import statistics
 import subprocess
@@ -122,6 +127,7 @@ async def remote(
         retainers=args.retainers,
         wait=5.0,
         handle_signals=False,
+        token=args.token,
     )
     return await timed(pool, queue, n, worker.run, worker.stop)
 
@@ -166,7 +172,23 @@ async def drain_rounds(args: argparse.Namespace, dsn: str, url: str) -> None:
         await pool.close()
 
 
+async def one_round(args: argparse.Namespace) -> dict[str, float]:
+    """One in-process and one remote drain against the server at `args.url`."""
+    pool = await asyncpg.create_pool(args.dsn, min_size=2, max_size=args.concurrency + 8)
+    try:
+        await wait_healthy(args.url)
+        manager = await Manager.new(pool, NAMESPACE)
+        local = await in_process(pool, manager, args.jobs, args.concurrency)
+        far = await remote(pool, manager, args.url, args.jobs, args)
+        return {"in_process": local, "remote": far, "jobs": args.jobs}
+    finally:
+        await pool.close()
+
+
 def main(args: argparse.Namespace) -> None:
+    if args.url:
+        print(json.dumps(asyncio.run(one_round(args))))
+        return
     name = f"pgq_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(admin(args.dsn, f"CREATE DATABASE {name}"))
     dsn = with_database(args.dsn, name)
@@ -198,4 +220,6 @@ if __name__ == "__main__":
     parser.add_argument("--retainers", type=int, default=1, help="remote: retains in flight")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", help="write a cProfile of the last remote drain here")
+    parser.add_argument("--url", help="one round against this running server (JSON out)")
+    parser.add_argument("--token", help="the bearer token of the server")
     main(parser.parse_args())

@@ -11,7 +11,10 @@ Phases (PHASES below):
   cycle         PUT /task/{q}?worker=  then PATCH /task/{id}         -> retain+release cycles/s
   create-batch  POST /task with an array of --batch tasks            -> creates/s
   cycle-batch   PUT /task/{q}?worker=&limit=--batch, PATCH /task [] -> cycles/s (tasks)
-  drain         (a worker's drain: see `drain_phase`, not yet written)
+  drain         --drain-jobs tasks drained by the in-process Worker (straight to the
+                server's database), then by a RemoteWorker through the server (retains
+                of 100, batched releases): both rates and remote/in-process, per server
+                (`drain_phase`; --start servers only, with their checkout's packages)
 Latencies (p50/p99) are per endpoint, from the client's side, over every request of a phase.
 For the servers it starts, it also reports the server process's CPU time per request (from
 /proc): on a shared machine the rates move with the neighbours' load, that figure hardly.
@@ -186,11 +189,23 @@ async def cycle_batch_loop(conn: Connection, job: Job, tally: Tally, until: floa
             tally.ops += len(patches)
 
 
-async def drain_phase(job: Job) -> None:
-    """A worker's drain of a backlog: the in-process Worker (pgqueue_core.Worker on the
-    server's database) against a RemoteWorker over this REST API. The lead adds both here
-    once RemoteWorker lands; until then `--phases drain` says so."""
-    raise NotImplementedError("drain: RemoteWorker vs Worker is added with the RemoteWorker")
+def drain_phase(server: Server, jobs: int) -> tuple[float, float]:
+    """A worker's drain of a backlog of `jobs` no-op tasks, (in-process, remote) tasks/s:
+    bench/remote_drain.py's round (the in-process Worker on the server's database, then a
+    RemoteWorker through the server) in a process with the server's checkout first on the
+    path, so that each side of a comparison runs its own Worker, client and RemoteWorker.
+    The load generators stand idle meanwhile."""
+    if server.checkout is None or server.dsn is None:
+        raise SystemExit(f"drain: {server.label} is a --url server (its database is unknown)")
+    script = Path(__file__).resolve().parent / "remote_drain.py"
+    command = [sys.executable, str(script), "--url", server.url, "--dsn", server.dsn]
+    command += ["--jobs", str(jobs)]
+    if server.token:
+        command += ["--token", server.token]
+    env = {**os.environ, "PYTHONPATH": server.checkout}
+    out = subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+    rates = json.loads(out.strip().splitlines()[-1])
+    return rates["in_process"], rates["remote"]
 
 
 PHASES: dict[str, Loop] = {
@@ -201,6 +216,7 @@ PHASES: dict[str, Loop] = {
 }
 UNITS = {"create": "creates/s", "cycle": "cycles/s", "create-batch": "creates/s"}
 UNITS["cycle-batch"] = "cycles/s"
+UNITS["drain"] = "tasks/s remote"
 # The phases that consume tasks, and how many they may consume per second at most (a phase
 # that runs dry shows "204" errors: raise these).
 CONSUMES = {"cycle": 4_000, "cycle-batch": 40_000}
@@ -286,6 +302,8 @@ class Server:
     url: str
     proc: subprocess.Popen[bytes] | None = None
     token: str | None = None
+    checkout: str | None = None  # started servers: their packages
+    dsn: str | None = None  # started servers: their database
 
 
 def _free_port() -> int:
@@ -308,7 +326,7 @@ def start_server(label: str, checkout: str, dsn: str, logdir: Path) -> Server:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    server = Server(label, f"http://127.0.0.1:{port}/api", proc, TOKEN)
+    server = Server(label, f"http://127.0.0.1:{port}/api", proc, TOKEN, str(root), dsn)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -357,6 +375,7 @@ class Result:
     latency: dict[str, tuple[float, float]]  # endpoint -> (p50 ms, p99 ms)
     errors: dict[str, int]
     cpu_us: float  # the server process's CPU time per request (NaN: not a started server)
+    in_process: float = float("nan")  # drain: the in-process Worker's tasks/s
 
 
 def server_cpu(server: Server) -> float:
@@ -368,7 +387,18 @@ def server_cpu(server: Server) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_drain(server: Server, args: argparse.Namespace) -> Result:
+    cpu = server_cpu(server)
+    local, remote = drain_phase(server, args.drain_jobs)
+    cpu = server_cpu(server) - cpu
+    # CPU per task drained remotely (the in-process drain costs the server next to nothing).
+    cpu_us = cpu / args.drain_jobs * 1e6 if cpu >= 0 else float("nan")
+    return Result(remote, {}, {}, cpu_us, local)
+
+
 def run_phase(gens: Generators, server: Server, phase: str, args: argparse.Namespace) -> Result:
+    if phase == "drain":
+        return run_drain(server, args)
     queue = f"bench_{phase.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
     call(server, "POST", "/queue", {"queue": queue})
     if phase in CONSUMES:
@@ -398,11 +428,20 @@ def report(results: dict[str, dict[str, list[Result]]], labels: list[str]) -> No
             rate = statistics.median(r.rate for r in rounds)
             spread = ", ".join(f"{r.rate:.0f}" for r in rounds)
             print(f"  {label:>8}: {rate:9.0f}  x{rate / base_rate:5.2f}   rounds: {spread}")
+            if phase == "drain":
+                local = statistics.median(r.in_process for r in rounds)
+                ratio = statistics.median(r.rate / r.in_process for r in rounds)
+                ratios = ", ".join(f"{r.rate / r.in_process:.2f}" for r in rounds)
+                print(
+                    f"            in-process Worker {local:7.0f} tasks/s; remote/in-process "
+                    f"x{ratio:4.2f}   rounds: {ratios}"
+                )
             cpu = statistics.median(r.cpu_us for r in rounds)
             base_cpu = statistics.median(r.cpu_us for r in by_server[base])
             cpus = ", ".join(f"{r.cpu_us:.0f}" for r in rounds)
             print(
-                f"            server CPU per request {cpu:7.0f} us  (x{cpu / base_cpu:4.2f})"
+                f"            server CPU per {'task' if phase == 'drain' else 'request'} "
+                f"{cpu:7.0f} us  (x{cpu / base_cpu:4.2f})"
                 f"   rounds: {cpus}"
             )
             endpoints = sorted({e for r in rounds for e in r.latency})
@@ -457,13 +496,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per phase")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--drain-jobs", type=int, default=20_000, help="tasks per drain")
     parser.add_argument(
-        "--phases", default="create,cycle,create-batch,cycle-batch", help="comma-separated"
+        "--phases",
+        default="create,cycle,create-batch,cycle-batch,drain",
+        help="comma-separated",
     )
     args = parser.parse_args(argv)
     phases = [p for p in args.phases.split(",") if p]
-    if "drain" in phases:
-        asyncio.run(drain_phase(Job("drain", "", "", None, 0, 0, 0, 0)))
+    unknown = set(phases) - {*PHASES, "drain"}
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    if "drain" in phases and args.url:
+        parser.error("the drain phase needs servers it starts (--start): drop it or --url")
     if not args.url and not args.start:
         args.start = [f"this={Path(__file__).resolve().parent.parent}"]
     servers: list[Server] = []
@@ -493,9 +538,13 @@ def main(argv: list[str] | None = None) -> int:
                 for server in order:
                     result = run_phase(gens, server, phase, args)
                     results[phase][server.label].append(result)
+                    extra = ""
+                    if phase == "drain":
+                        extra = f" (in-process {result.in_process:.0f}/s)"
                     print(
                         f"round {number + 1} {phase:>12} {server.label:>8}: "
-                        f"{result.rate:8.0f} {UNITS[phase]}, {result.cpu_us:5.0f} us CPU/request",
+                        f"{result.rate:8.0f} {UNITS[phase]}{extra}, {result.cpu_us:5.0f} us "
+                        f"CPU/{'task' if phase == 'drain' else 'request'}",
                         flush=True,
                     )
         report(results, labels)

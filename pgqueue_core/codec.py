@@ -301,6 +301,40 @@ def decode(cls: type, doc: Mapping[str, Any]) -> Any:
     return cls(**values)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _InputPlan:
+    """How to read a request body for one model (and its extra fields): worked out once
+    per (model, extra, exclude), since a batch decodes the same shape hundreds of times."""
+
+    model: tuple[Field, ...]  # as given (required fields kept required)
+    nullable: tuple[Field, ...]  # the same, null accepted (null is "not given" there)
+    extras: tuple[Field, ...]
+    names: frozenset[str]  # model and extra fields
+    allowed: str  # for the unknown-field message
+
+
+_PLANS: dict[tuple[type, tuple[tuple[str, str], ...], tuple[str, ...]], _InputPlan] = {}
+
+
+def _input_plan(
+    cls: type, extra: tuple[tuple[str, str], ...], exclude: tuple[str, ...]
+) -> _InputPlan:
+    key = (cls, extra, exclude)
+    plan = _PLANS.get(key)
+    if plan is None:
+        model = tuple(f for f in fields(cls) if f.attr not in exclude)
+        extras = tuple(Field(name, kind, True, False, None, "", {}) for name, kind in extra)
+        names = frozenset(f.attr for f in (*model, *extras))
+        plan = _PLANS[key] = _InputPlan(
+            model,
+            tuple(dataclasses.replace(f, nullable=True) for f in model),
+            extras,
+            names,
+            ", ".join(sorted(names)),
+        )
+    return plan
+
+
 def decode_input(
     cls: type,
     body: object,
@@ -320,29 +354,28 @@ def decode_input(
     fields of the model are not accepted here (a path gives them)."""
     if not isinstance(body, Mapping):
         raise InvalidArgument(f"{what} must be a JSON object, got {_json_type(body)}")
-    model = {f.attr: f for f in fields(cls) if f.attr not in exclude}
-    extras = {
-        name: Field(name, kind, True, False, None, "", {}) for name, kind in (extra or {}).items()
-    }
-    unknown = set(body) - set(model) - set(extras) - set(ignored)
-    if unknown:
-        allowed = ", ".join(sorted({*model, *extras}))
-        raise InvalidArgument(
-            f"unknown field(s) in {what}: {', '.join(sorted(map(str, unknown)))} "
-            f"(allowed: {allowed})"
-        )
+    plan = _input_plan(cls, tuple((extra or {}).items()), tuple(exclude))
+    if not plan.names.issuperset(body):
+        unknown = set(body) - plan.names - set(ignored)
+        if unknown:
+            raise InvalidArgument(
+                f"unknown field(s) in {what}: {', '.join(sorted(map(str, unknown)))} "
+                f"(allowed: {plan.allowed})"
+            )
     values = {}
-    for name, f in model.items():
-        if name not in body or (body[name] is None and f.kind != "json"):
+    for f in plan.nullable:
+        name = f.attr
+        if name not in body:
             continue
-        values[name] = _value(dataclasses.replace(f, nullable=True), body[name], name)
-    for f in model.values():
+        value = body[name]
+        if value is None and f.kind != "json":
+            continue
+        values[name] = _value(f, value, name)
+    for f in plan.model:
         if f.required and f.attr not in values:
             raise InvalidArgument(f"{f.attr} is required" + (f" ({f.doc})" if f.doc else ""))
     given = {
-        name: _value(f, body[name], name)
-        for name, f in extras.items()
-        if body.get(name) is not None
+        f.attr: _value(f, body[f.attr], f.attr) for f in plan.extras if body.get(f.attr) is not None
     }
     return cls(**values), given
 

@@ -39,6 +39,7 @@ from pgqueue_core.models import (
 from pgqueue_core.requests import TaskPatch
 from pgqueue_core.tasks import Lease
 
+from . import wire
 from .config import DEFAULT_URL
 from .errors import ConnectionFailed, ProtocolError
 from .events import EventStream, check_types
@@ -51,6 +52,7 @@ from .transport import (
     body_list,
     check_url,
     decoded,
+    parse_json,
     response_error,
 )
 
@@ -259,10 +261,17 @@ class Client(Transport):
             params.extend(("queue", queue) for queue in queues)
         # The request may wait `wait` before the server answers: allow for it.
         timeout = self.timeout + seconds
-        doc = await self.call("PUT", path, params=params, timeout=timeout)
-        if doc is None:
+        _, body = await self.request("PUT", path, params=params, timeout=timeout, raw=True)
+        if not body:  # 204: none came
             return []
+        if self.on_json is None:  # (the CLI's --json wants the document as sent)
+            tasks = wire.task_list(body)
+            if tasks is not None:
+                return tasks
         url = self.url + path
+        doc = parse_json(body, url)
+        if self.on_json is not None:
+            self.on_json(doc)
         return [decoded(_TASK, item, url) for item in decoded(body_list, doc, url)[1]]
 
     async def patch_tasks(self, patches: Sequence[TaskPatch]) -> list[PatchOutcome]:

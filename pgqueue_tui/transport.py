@@ -75,6 +75,14 @@ def response_error(status: int, doc: Any, url: str, retry_after: str | None) -> 
     return error_for(status, key, message, detail)
 
 
+def parse_json(body: bytes, url: str) -> Any:
+    """A response body's JSON (None for an empty body); ProtocolError when it is not JSON."""
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        raise ProtocolError(url, "the body is not JSON (is the URL right?)") from None
+
+
 def decoded(decode: Callable[[Any], T], doc: Any, url: str) -> T:
     """Decode a response document; a shape the API never sends is a ProtocolError."""
     try:
@@ -158,12 +166,14 @@ class Transport:
         params: Params | None = None,
         body: Any = MISSING,
         text: bool = False,
+        raw: bool = False,
         notify: bool = True,
         timeout: float | None = None,
     ) -> tuple[int, Any]:
         """Send one request; the status and the parsed JSON (None for an empty body), or
-        the body as a string with `text`. `notify=False` keeps it from `on_json`; `timeout`
-        replaces the client's (a long-poll waits longer)."""
+        the body as a string with `text`, as bytes with `raw` (neither goes to `on_json`).
+        `notify=False` keeps it from `on_json`; `timeout` replaces the client's (a
+        long-poll waits longer)."""
         url = self.url + path
         timeout = self.timeout if timeout is None else timeout
         kwargs: dict[str, Any] = {} if body is MISSING else {"json": body}
@@ -176,7 +186,7 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 **kwargs,
             ) as response:
-                raw = await response.read()
+                content = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
         except TimeoutError:
@@ -184,13 +194,15 @@ class Transport:
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(self.url, connect_reason(exc)) from None
         if text and status < 400:
-            return status, raw.decode("utf-8", "replace")
+            return status, content.decode("utf-8", "replace")
+        if raw and status < 400:
+            return status, content
         try:
-            doc = json.loads(raw) if raw else None
-        except ValueError:
+            doc = parse_json(content, url)
+        except ProtocolError:
             if status >= 400:
                 raise response_error(status, None, url, retry_after) from None
-            raise ProtocolError(url, "the body is not JSON (is the URL right?)") from None
+            raise
         if status >= 400:
             raise response_error(status, doc, url, retry_after)
         if notify and self.on_json is not None and doc is not None:

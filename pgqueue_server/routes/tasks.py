@@ -11,6 +11,7 @@ from sanic import HTTPResponse, Request, empty, json
 from pgqueue_core import InvalidArgument, Lease, PgQueueError, Status, Task, codec, parse_duration
 from pgqueue_core.requests import Retain, TaskPatch, new_task
 
+from .. import codec as wire
 from .. import params
 from ..auth import Access
 from ..errors import to_http
@@ -33,7 +34,7 @@ async def list_tasks(request: Request) -> HTTPResponse:
         offset=query.uint("offset"),
         limit=query.uint("limit"),
     )
-    return json(codec.encode_list(total, tasks))
+    return json(wire.documents(total, tasks))
 
 
 @bp.post("/task", ctx_access=Access.WRITE)
@@ -48,7 +49,7 @@ async def create_task(request: Request) -> HTTPResponse:
         return json({"count": len(ids), "body": ids}, status=201)
     queue, meta = new_task(body)
     task, created = await manager(request).create_task_or_get(queue, meta)
-    return json(codec.encode(task), status=201 if created else 200)
+    return json(wire.document(task), status=201 if created else 200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +104,8 @@ async def _retain(request: Request, path_queue: str | None) -> HTTPResponse:
     if not tasks:
         return empty()
     if ask.limit is None:
-        return json(codec.encode(tasks[0]))
-    return json(codec.encode_list(len(tasks), tasks))
+        return json(wire.document(tasks[0]))
+    return json(wire.documents(len(tasks), tasks))
 
 
 async def _wait_for_tasks(request: Request, ask: _Retain, size: int) -> list[Task]:
@@ -166,7 +167,7 @@ def _outcome(task_id: int | None, outcome: Status | Lease | PgQueueError) -> dic
 @bp.get("/task/<task_id:str>", unquote=True, ctx_access=Access.READ)
 async def get_task(request: Request, task_id: str) -> HTTPResponse:
     params.query(request)
-    return json(codec.encode(await manager(request).get_task(params.task_id(task_id))))
+    return json(wire.document(await manager(request).get_task(params.task_id(task_id))))
 
 
 @bp.patch("/task/<task_id:str>", unquote=True, ctx_access=Access.WRITE)
@@ -179,18 +180,18 @@ async def release_task(request: Request, task_id: str) -> HTTPResponse:
     mgr = manager(request)
     if patch.heartbeat:
         await mgr.extend_lease(ident, patch.lease, worker=patch.worker)
-        return json(codec.encode(await mgr.get_task(ident)))
+        return json(wire.document(await mgr.get_task(ident)))
     task = await mgr.release_task(ident, patch.success, patch.result_value, worker=patch.worker)
-    return json(codec.encode(task))
+    return json(wire.document(task))
 
 
 @bp.post("/task/<task_id:str>/cancel", unquote=True, ctx_access=Access.WRITE)
 async def cancel_task(request: Request, task_id: str) -> HTTPResponse:
     params.query(request)
-    return json(codec.encode(await manager(request).cancel_task(params.task_id(task_id))))
+    return json(wire.document(await manager(request).cancel_task(params.task_id(task_id))))
 
 
 @bp.post("/task/<task_id:str>/requeue", unquote=True, ctx_access=Access.WRITE)
 async def requeue_task(request: Request, task_id: str) -> HTTPResponse:
     params.query(request)
-    return json(codec.encode(await manager(request).requeue_task(params.task_id(task_id))))
+    return json(wire.document(await manager(request).requeue_task(params.task_id(task_id))))
