@@ -37,6 +37,20 @@ class QueueAge:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class QueueFlow:
+    """A queue's flow control as /metrics reports it: its rate limit (None: none), the claims
+    that limit cut short, whether it has a breaker, the breaker as read and its openings."""
+
+    namespace: str
+    queue: str
+    rate: float | None
+    throttled: int
+    guarded: bool
+    breaker: str
+    trips: int
+
+
 class System:
     """pgqueue's own view of the database: every namespace at once. Not for applications:
     a Manager, bound to one namespace, is."""
@@ -77,6 +91,23 @@ class System:
                 self.sql["queue_oldest_ready"].sql, None, timeout=self.query_timeout
             )
         return [QueueAge(r["namespace"], r["queue"], r["seconds"]) for r in rows]
+
+    async def queue_flow(self) -> list[QueueFlow]:
+        """Rate limits and breakers of every namespace's queues that have (or had) one."""
+        async with self.connections.pooled(self.acquire_timeout) as conn:
+            rows = await conn.fetch(self.sql["queue_flow"].sql, None, timeout=self.query_timeout)
+        return [
+            QueueFlow(
+                r["namespace"],
+                r["queue"],
+                r["rate"],
+                r["throttled"],
+                r["guarded"],
+                r["breaker"],
+                r["breaker_trips"],
+            )
+            for r in rows
+        ]
 
     async def tables(self) -> list[TableHealth]:
         async with self.connections.pooled(self.acquire_timeout) as conn:

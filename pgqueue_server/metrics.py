@@ -10,12 +10,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from pgqueue_core import QueueStatus, System, __version__
-from pgqueue_core.system import QueueAge
+from pgqueue_core.system import QueueAge, QueueFlow
 
 QUEUE_TASKS_HELP = "Number of tasks in each queue by status"
 OLDEST_READY_HELP = (
@@ -57,6 +57,47 @@ class QueueTasks(Collector):
         for age in self.ages:
             oldest.add_metric([age.namespace, age.queue], max(0.0, age.seconds))
         yield oldest
+
+
+class QueueFlowMetrics(Collector):
+    """Flow control per queue that has a rate limit or a breaker (docs/flow-control.md)."""
+
+    def __init__(self, flows: Sequence[QueueFlow]) -> None:
+        self.flows = flows
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["namespace", "queue"]
+        rate = GaugeMetricFamily(
+            "pgqueue_queue_rate_limit",
+            "Most tasks a queue may start per second, across all workers",
+            labels=labels,
+        )
+        throttled = CounterMetricFamily(
+            "pgqueue_queue_throttled_claims",
+            "Claims that found a queue's tasks ready but its rate limit cut short",
+            labels=labels,
+        )
+        open_ = GaugeMetricFamily(
+            "pgqueue_queue_breaker_open",
+            "1 while a queue's circuit breaker is open or half-open (holding its tasks back), "
+            "0 while closed",
+            labels=labels,
+        )
+        trips = CounterMetricFamily(
+            "pgqueue_queue_breaker_trips",
+            "Times a queue's circuit breaker opened (a failed half-open probe included)",
+            labels=labels,
+        )
+        for flow in self.flows:
+            key = [flow.namespace, flow.queue]
+            if flow.rate is not None:
+                rate.add_metric(key, flow.rate)
+            if flow.rate is not None or flow.throttled:
+                throttled.add_metric(key, flow.throttled)
+            if flow.guarded or flow.breaker != "closed" or flow.trips:
+                open_.add_metric(key, 0.0 if flow.breaker == "closed" else 1.0)
+                trips.add_metric(key, flow.trips)
+        yield from (rate, throttled, open_, trips)
 
 
 class Metrics:
@@ -105,4 +146,9 @@ class Metrics:
         """The exposition text: this registry plus queue sizes and ages queried now."""
         stats = await system.queue_stats()
         ages = await system.queue_oldest_ready()
-        return generate_latest(self.registry) + generate_latest(QueueTasks(stats, ages))
+        flows = await system.queue_flow()
+        return (
+            generate_latest(self.registry)
+            + generate_latest(QueueTasks(stats, ages))
+            + generate_latest(QueueFlowMetrics(flows))
+        )

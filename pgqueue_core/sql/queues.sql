@@ -146,6 +146,17 @@ SELECT q.namespace, q.queue,
  WHERE $1::text IS NULL OR q.namespace = $1
  ORDER BY q.namespace, q.queue;
 
+-- name: queue_flow :many
+-- Per queue with a rate limit or a circuit breaker (every namespace when $1 is NULL): its
+-- rate, the claims its rate cut short, its breaker as read and how often it opened.
+SELECT q.namespace, q.queue, q.rate, q.throttled, q.breaker_threshold IS NOT NULL AS guarded,
+       {schema}.queue_breaker(q.breaker_open_until) AS breaker, q.breaker_trips
+  FROM {schema}.queue q
+ WHERE ($1::text IS NULL OR q.namespace = $1)
+   AND (q.rate IS NOT NULL OR q.throttled > 0 OR q.breaker_threshold IS NOT NULL
+        OR q.breaker_trips > 0 OR q.breaker_open_until IS NOT NULL)
+ ORDER BY q.namespace, q.queue;
+
 -- name: queue_summaries :many
 -- Per queue of the namespace: paused, and since when its oldest ready task has been ready
 -- (created, or due after a delay or backoff); the first ready task by id of each waiting

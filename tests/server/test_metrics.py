@@ -87,3 +87,35 @@ def test_route_label() -> None:
     assert route_label("api/task/<task_id:str>", "/api") == "/task/{task_id}"
     assert route_label("api/queue", "/api") == "/queue"
     assert route_label("queue/<name:str>/requeue", "") == "/queue/{name}/requeue"
+
+
+async def test_flow_control_per_queue(server: Server) -> None:
+    """Rate limits and breakers: the rate, the claims it cut short, whether the breaker holds
+    the queue back and how often it opened; queues with neither are left out."""
+    await server.post("/queue", {"queue": "limited", "rate": 0.5, "burst": 1})
+    await server.post("/queue", {"queue": "guarded", "breaker_threshold": 1})
+    await server.post("/queue", {"queue": "plain"})
+    for queue in ("limited", "limited", "guarded"):
+        assert (await server.post("/task", {"queue": queue, "payload": 1})).status == 201
+    assert (await server.put("/task/limited", params={"worker": "w"})).status == 200
+    assert (await server.put("/task/limited", params={"worker": "w"})).status == 204
+    claimed = await server.put("/task/guarded", params={"worker": "w"})
+    failed = await server.patch(f"/task/{claimed.json['id']}", {"fail": True})
+    assert failed.status == 200, failed.text
+
+    families = await _families(server)
+
+    def values(name: str) -> dict[str, float]:
+        return {
+            s.labels["queue"]: s.value
+            for s in families[name].samples  # type: ignore[attr-defined]
+            if s.labels["namespace"] == "default" and not s.name.endswith("_created")
+        }
+
+    assert values("pgqueue_queue_rate_limit") == {"limited": 0.5}
+    assert values("pgqueue_queue_throttled_claims") == {"limited": 1}
+    assert values("pgqueue_queue_breaker_open") == {"guarded": 1}
+    assert values("pgqueue_queue_breaker_trips") == {"guarded": 1}
+    assert (await server.post("/queue/guarded/reset-breaker")).json["breaker"] == "closed"
+    families = await _families(server)
+    assert values("pgqueue_queue_breaker_open") == {"guarded": 0}
