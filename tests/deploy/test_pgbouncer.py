@@ -206,7 +206,7 @@ async def test_server_through_pgbouncer(pgbouncer: PgBouncer, dsn: str, tmp_path
         async def maintained() -> bool:  # lease rescue and cleanup both ran
             fired = await admin.fetchval(
                 "SELECT count(*) FROM pgqueue.ticker WHERE namespace = 'pgqueue' "
-                "AND fired_at IS NOT NULL"
+                "AND ticker IN ('lease-rescue', 'cleanup') AND fired_at IS NOT NULL"
             )
             return bool(fired == 2)
 
