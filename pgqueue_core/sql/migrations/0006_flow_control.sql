@@ -230,7 +230,40 @@ DROP FUNCTION {schema}.release_tasks(text, text, bigint[], integer[], boolean[],
 CREATE FUNCTION {schema}.release_tasks(
     p_namespace text, p_worker text, p_ids bigint[], p_attempts integer[], p_oks boolean[],
     p_results json[]
-) RETURNS SETOF {schema}.task LANGUAGE sql SET enable_nestloop = off AS $$
+) RETURNS SETOF {schema}.task LANGUAGE plpgsql SET enable_nestloop = off AS $$
+BEGIN
+    -- A namespace without any breaker (the common case) releases as migration 4 did: the
+    -- outcome bookkeeping below costs a quarter more per release.
+    IF NOT EXISTS (SELECT 1 FROM {schema}.queue q
+                    WHERE q.namespace = p_namespace AND q.breaker_threshold IS NOT NULL) THEN
+        RETURN QUERY
+        UPDATE {schema}.task AS t
+           SET status = CASE WHEN r.ok THEN 'released'
+                             WHEN t.cancel_requested THEN 'cancelled'
+                             WHEN t.retries > 0 THEN 'retry' ELSE 'failed' END,
+               retries = CASE WHEN NOT r.ok AND NOT t.cancel_requested AND t.retries > 0
+                              THEN t.retries - 1 ELSE t.retries END,
+               delayed_at = CASE WHEN NOT r.ok AND NOT t.cancel_requested AND t.retries > 0
+                                 THEN least(t.dies_at, now() + make_interval(
+                                     secs => least(1e10, extract(epoch FROM q.retry_delay)
+                                         * power(2, least(greatest(t.attempt - 1, 0), 60))
+                                         * (1 + random() * 0.1))))
+                                 ELSE t.delayed_at END,
+               finished_at = CASE WHEN NOT r.ok AND NOT t.cancel_requested AND t.retries > 0
+                                  THEN NULL ELSE now() END,
+               leased_until = NULL,
+               result = r.result
+          FROM unnest(p_ids, p_attempts, p_oks, p_results) AS r(id, attempt, ok, result),
+               {schema}.queue q
+         WHERE t.namespace = p_namespace AND t.id = ANY (p_ids) AND t.id = r.id
+           AND (r.attempt IS NULL OR t.attempt = r.attempt)
+           AND (p_worker IS NULL OR t.worker = p_worker)
+           AND t.status = 'retained' AND t.dies_at > now()
+           AND q.namespace = t.namespace AND q.queue = t.queue
+        RETURNING t.*;
+        RETURN;
+    END IF;
+    RETURN QUERY
     WITH done AS (
         UPDATE {schema}.task AS t
            SET status = CASE WHEN r.ok THEN 'released'
@@ -256,22 +289,21 @@ CREATE FUNCTION {schema}.release_tasks(
            AND (p_worker IS NULL OR t.worker = p_worker)
            AND t.status = 'retained' AND t.dies_at > now()
            AND q.namespace = t.namespace AND q.queue = t.queue
-        RETURNING t AS task, t.queue, t.id, t.status, r.ok, r.ord,
-                  q.breaker_threshold IS NOT NULL AS guarded
+        RETURNING t.*, r.ok AS ok_, r.ord AS ord_, q.breaker_threshold IS NOT NULL AS guarded_
     ), outcomes AS (
         SELECT d.queue,
-               count(*) FILTER (WHERE d.ok) AS successes,
-               count(*) FILTER (WHERE NOT d.ok AND d.status <> 'cancelled') AS failures,
-               count(*) FILTER (WHERE NOT d.ok AND d.status <> 'cancelled'
-                                  AND d.ord > coalesce(s.last_ok, 0)) AS trailing,
-               coalesce(array_agg(d.id) FILTER (WHERE d.ok), '{}') AS ok_ids,
-               coalesce(array_agg(d.id) FILTER (WHERE NOT d.ok AND d.status <> 'cancelled'),
+               count(*) FILTER (WHERE d.ok_) AS successes,
+               count(*) FILTER (WHERE NOT d.ok_ AND d.status <> 'cancelled') AS failures,
+               count(*) FILTER (WHERE NOT d.ok_ AND d.status <> 'cancelled'
+                                  AND d.ord_ > coalesce(s.last_ok, 0)) AS trailing,
+               coalesce(array_agg(d.id) FILTER (WHERE d.ok_), '{}') AS ok_ids,
+               coalesce(array_agg(d.id) FILTER (WHERE NOT d.ok_ AND d.status <> 'cancelled'),
                         '{}') AS failed_ids,
                array_agg(d.id) AS ids
           FROM done d
-          LEFT JOIN (SELECT d2.queue, max(d2.ord) AS last_ok FROM done d2
-                      WHERE d2.guarded AND d2.ok GROUP BY d2.queue) AS s ON s.queue = d.queue
-         WHERE d.guarded
+          LEFT JOIN (SELECT d2.queue, max(d2.ord_) AS last_ok FROM done d2
+                      WHERE d2.guarded_ AND d2.ok_ GROUP BY d2.queue) AS s ON s.queue = d.queue
+         WHERE d.guarded_
          GROUP BY d.queue
     ), kept AS (
         -- Every value is computed from the row as locked (the latest version, should another
@@ -314,7 +346,13 @@ CREATE FUNCTION {schema}.release_tasks(
          WHERE (k.breaker_open_until IS NULL AND k.breaker_failures = 0)
             OR (k.breaker_open_until <= now() AND k.breaker_probe IS NULL)
     )
-    SELECT (d.task).* FROM done d
-     WHERE (SELECT count(*) FROM woke) >= 0
+    -- The table's columns, named (a whole-row value built per task and taken apart again
+    -- cost a quarter more per release).
+    SELECT d.id, d.namespace, d.queue, d.payload, d.result, d.worker, d.status, d.priority,
+           d.key, d.created_at, d.delayed_at, d.started_at, d.finished_at, d.dies_at,
+           d.retries, d.attempt, d.leased_until, d.cancel_requested
+      FROM done d
+     WHERE (SELECT count(*) FROM woke) >= 0;
+END
 $$;
 
