@@ -26,7 +26,9 @@ from pgqueue_core.queries import migrations, render
 VERSIONS = (5, 6, None)  # None: the latest
 
 
-async def prepare(conn: asyncpg.Connection, schema: str, upto: int | None, args: argparse.Namespace) -> None:
+async def prepare(
+    conn: asyncpg.Connection, schema: str, upto: int | None, args: argparse.Namespace
+) -> None:
     await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
     for version, _, text in migrations():
         if upto is None or version <= upto:
@@ -68,7 +70,7 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--queues", type=int, default=1)
     args = parser.parse_args()
-    async with scratch_database(args.dsn or default_dsn()) as dsn:  # noqa: SIM117
+    async with scratch_database(args.dsn or default_dsn()) as dsn:
         conn = await asyncpg.connect(dsn)
         try:
             schemas = {f"v{v or 'latest'}": v for v in VERSIONS}
