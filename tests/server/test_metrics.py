@@ -6,6 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pgqueue_core import __version__
 from pgqueue_server.metrics import OLDEST_READY_HELP, QUEUE_TASKS_HELP, route_label
+from tests.support.promtool import promtool_check
 from tests.support.server import Server
 
 STATUSES = ("new", "retry", "retained", "released", "failed", "expired", "cancelled")
@@ -119,3 +120,4 @@ async def test_flow_control_per_queue(server: Server) -> None:
     assert (await server.post("/queue/guarded/reset-breaker")).json["breaker"] == "closed"
     families = await _families(server)
     assert values("pgqueue_queue_breaker_open") == {"guarded": 0}
+    promtool_check((await server.get("/metrics")).text)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pgqueue_core import Manager, QueueMeta, Status, TaskMeta
 from tests.support import ROOT
 from tests.support.net import free_port
 from tests.support.processes import Proc, processes, server_argv, wait_healthy
+from tests.support.promtool import promtool_check
 from tests.support.waiting import wait_for
 
 PGQUEUE = [sys.executable, "-m", "pgqueue_tui.cli"]
@@ -155,18 +155,6 @@ async def scrape(port: int) -> str:
     ):
         assert resp.status == 200
         return await resp.text()
-
-
-def promtool_check(text: str) -> None:
-    """`promtool check metrics` accepts the exposition (skipped where promtool is missing)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        return
-    proc = subprocess.run(
-        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
-    )
-    # 0: parsed, and no lint remark either (3 would be a remark, 1 a parse error).
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 async def test_one_worker_runs_a_registry_and_serves_its_metrics(
